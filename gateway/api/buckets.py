@@ -1,0 +1,62 @@
+"""Bucket resource: create or update a bucket and its policy, and show it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from gateway.catalog import BucketRecord
+from gateway.errors import InvalidArgument
+from gateway.keys import CATALOG, OBJECTS
+from gateway.names import check_bucket
+
+_POLICY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "max_object_size": (int, type(None)),
+    "allowed_types": list,
+    "public_read": bool,
+    "cors_origins": list,
+    "mirror": bool,
+}
+
+
+async def _policy(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidArgument("bucket policy must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("bucket policy must be a JSON object")
+    for name, value in body.items():
+        expected = _POLICY_TYPES.get(name)
+        if expected is None:
+            raise InvalidArgument(f"unknown bucket setting {name!r}; known: {sorted(_POLICY_TYPES)}")
+        if not isinstance(value, expected) or isinstance(value, bool) and expected == (int, type(None)):
+            raise InvalidArgument(f"bucket setting {name!r} has the wrong type")
+    return body
+
+
+async def put_bucket(request: web.Request) -> web.Response:
+    name = check_bucket(request.match_info["bucket"])
+    policy = await _policy(request)
+    catalog = request.app[CATALOG]
+    existing = await catalog.get_bucket(name)
+    record = BucketRecord(
+        name=name,
+        created=existing.created if existing else time.time(),
+        max_object_size=policy.get("max_object_size", existing.max_object_size if existing else None),
+        allowed_types=tuple(policy.get("allowed_types", existing.allowed_types if existing else ())),
+        public_read=policy.get("public_read", existing.public_read if existing else False),
+        cors_origins=tuple(policy.get("cors_origins", existing.cors_origins if existing else ())),
+        mirror=policy.get("mirror", existing.mirror if existing else False),
+    )
+    stored = await catalog.put_bucket(record)
+    return web.json_response(stored.to_json(), status=200 if existing else 201)
+
+
+async def get_bucket(request: web.Request) -> web.Response:
+    record = await request.app[OBJECTS].bucket(check_bucket(request.match_info["bucket"]))
+    return web.json_response(record.to_json())

@@ -1,0 +1,101 @@
+"""create_app(config) is the only way to build a gateway; each resource it holds (catalog,
+node client session, health probe) is opened and closed by its own cleanup context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from gateway.auth import auth_middleware
+from gateway.keys import CATALOG, CONFIG, HEALTH, METRICS, OBJECTS
+from gateway.metrics import GatewayMetrics
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient
+from gateway.object_service import ObjectService
+from gateway.replicated_read import ReplicatedReader
+from gateway.replicated_write import ReplicatedWriter
+from gateway.routes import ROUTES
+from gateway.sqlite_catalog import SqliteCatalog
+from ring import Ring, load_ring_file
+from shardgate.config import ConfigError, GatewayConfig
+from shardgate.web import REGISTRY_KEY, error_middleware, metrics_middleware
+
+RING = web.AppKey("ring", Ring)
+_PROBE = web.AppKey("probe", asyncio.Task[None])
+
+
+def create_app(config: GatewayConfig) -> web.Application:
+    ring = Ring(load_ring_file(config.ring_file))
+    if config.write_quorum > ring.replicas:
+        raise ConfigError(f"write_quorum {config.write_quorum} exceeds the ring's {ring.replicas} replicas")
+    registry = CollectorRegistry()
+    app = web.Application(
+        middlewares=[metrics_middleware(registry), error_middleware, auth_middleware(config)],
+        client_max_size=1024**2,
+    )
+    app[CONFIG] = config
+    app[RING] = ring
+    app[REGISTRY_KEY] = registry
+    app[METRICS] = GatewayMetrics.create(registry)
+    app.cleanup_ctx.append(_catalog)
+    app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(_health_probe)
+    app.add_routes(ROUTES)
+    return app
+
+
+async def _catalog(app: web.Application) -> AsyncIterator[None]:
+    catalog = SqliteCatalog(app[CONFIG].catalog_path)
+    await catalog.open()
+    app[CATALOG] = catalog
+    yield
+    await catalog.close()
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    config, metrics = app[CONFIG], app[METRICS]
+    connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+        client = NodeClient(
+            session,
+            config.cluster_secret,
+            connect_timeout=config.node_connect_timeout,
+            io_timeout=config.node_io_timeout,
+        )
+        health = NodeHealth(client, interval=config.health_interval, down_backoff=config.node_down_backoff)
+        app[HEALTH] = health
+        app[OBJECTS] = ObjectService(
+            ring=app[RING],
+            catalog=app[CATALOG],
+            client=client,
+            health=health,
+            writer=ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout),
+            reader=ReplicatedReader(client, health, metrics),
+            metrics=metrics,
+            write_quorum=config.write_quorum,
+            max_object_size=config.max_object_size,
+            io_timeout=config.node_io_timeout,
+        )
+        yield
+
+
+async def _health_probe(app: web.Application) -> AsyncIterator[None]:
+    health, metrics, ring = app[HEALTH], app[METRICS], app[RING]
+
+    async def probe_forever() -> None:
+        while True:
+            await asyncio.gather(*(health.probe(node) for node in ring.nodes))
+            for node in ring.nodes:
+                metrics.node_up.labels(node.id).set(1 if health.is_up(node.id) else 0)
+            await asyncio.sleep(app[CONFIG].health_interval)
+
+    app[_PROBE] = asyncio.create_task(probe_forever())
+    yield
+    app[_PROBE].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await app[_PROBE]

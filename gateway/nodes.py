@@ -1,0 +1,192 @@
+"""A signed HTTP client for the storage nodes' internal API, returning typed results.
+
+Errors come in two kinds: NodeUnavailable (nothing reached the node: connect failed or it
+reset at once) and NodeFailed (the node answered, or broke, mid-request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from ring import Node
+from shardgate.internal_api import (
+    BUCKET_HEADER,
+    KEY_HEADER,
+    META_PREFIX,
+    MIN_VERSION_HEADER,
+    VERSION_HEADER,
+    encode_key,
+    meta_headers,
+    object_path,
+    version_path,
+)
+from shardgate.signing import sign_request
+
+
+class NodeError(Exception):
+    def __init__(self, node: Node, message: str, status: int | None = None) -> None:
+        super().__init__(f"node {node.id}: {message}")
+        self.node = node
+        self.status = status
+
+
+class NodeUnavailable(NodeError):
+    """The request never reached the node."""
+
+
+class NodeFailed(NodeError):
+    """The node answered with an error or the exchange broke part-way."""
+
+
+@dataclass(frozen=True)
+class ObjectAddress:
+    partition: int
+    obj_hash: str
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class PutAck:
+    node_id: str
+    etag: str
+    size: int
+    superseded: bool = False
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    node_id: str
+    disk_free_bytes: int
+    disk_total_bytes: int
+
+
+class ReadStream:
+    """An open GET on one node: status and headers now, the body as it arrives."""
+
+    def __init__(self, node: Node, response: aiohttp.ClientResponse) -> None:
+        self.node = node
+        self._response = response
+
+    @property
+    def status(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self._response.headers
+
+    async def chunks(self, size: int) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(size):
+                yield chunk
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise NodeFailed(self.node, f"read broke: {exc!r}") from exc
+
+    def close(self) -> None:
+        self._response.release()
+
+
+class NodeClient:
+    def __init__(
+        self, session: aiohttp.ClientSession, secret: bytes, *, connect_timeout: float, io_timeout: float
+    ) -> None:
+        self._session = session
+        self._secret = secret
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=io_timeout
+        )
+        self._short = aiohttp.ClientTimeout(total=connect_timeout + io_timeout, connect=connect_timeout)
+
+    def _signed(self, method: str, path: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        return {**sign_request(self._secret, method, path), **(extra or {})}
+
+    async def _request(
+        self, node: Node, method: str, path: str, headers: dict[str, str], **kwargs: Any
+    ) -> aiohttp.ClientResponse:
+        try:
+            return await self._session.request(
+                method, node.url + path, headers=self._signed(method, path, headers), **kwargs
+            )
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise NodeUnavailable(node, f"cannot connect: {exc!r}") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise NodeFailed(node, f"{method} broke: {exc!r}") from exc
+
+    @staticmethod
+    def _identity(addr: ObjectAddress, version: str) -> dict[str, str]:
+        return {BUCKET_HEADER: addr.bucket, KEY_HEADER: encode_key(addr.key), VERSION_HEADER: version}
+
+    async def put(
+        self,
+        node: Node,
+        addr: ObjectAddress,
+        version: str,
+        body: AsyncIterable[bytes],
+        *,
+        size: int | None,
+        content_type: str,
+        user_meta: Mapping[str, str],
+    ) -> PutAck:
+        headers = {**self._identity(addr, version), "Content-Type": content_type}
+        headers.update(meta_headers(user_meta, META_PREFIX))
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        path = object_path(addr.partition, addr.obj_hash)
+        response = await self._request(node, "PUT", path, headers, data=body, timeout=self._timeout)
+        async with response:
+            payload = await self._json(node, response)
+        if response.status == 409:
+            return PutAck(node.id, etag="", size=0, superseded=True)
+        if response.status != 201:
+            raise NodeFailed(node, f"PUT answered {response.status}: {payload}", response.status)
+        return PutAck(node.id, etag=payload["etag"], size=payload["size"])
+
+    async def open_read(
+        self, node: Node, addr: ObjectAddress, *, min_version: str, headers: Mapping[str, str]
+    ) -> ReadStream:
+        path = object_path(addr.partition, addr.obj_hash)
+        response = await self._request(
+            node, "GET", path, {MIN_VERSION_HEADER: min_version, **headers}, timeout=self._timeout
+        )
+        return ReadStream(node, response)
+
+    async def delete(self, node: Node, addr: ObjectAddress, version: str) -> bool:
+        """Write a tombstone; False when the node already holds something newer."""
+        path = object_path(addr.partition, addr.obj_hash)
+        response = await self._request(node, "DELETE", path, self._identity(addr, version), timeout=self._short)
+        async with response:
+            payload = await self._json(node, response)
+        if response.status not in (200, 409):
+            raise NodeFailed(node, f"DELETE answered {response.status}: {payload}", response.status)
+        return response.status == 200
+
+    async def discard(self, node: Node, addr: ObjectAddress, version: str) -> bool:
+        path = version_path(addr.partition, addr.obj_hash, version)
+        response = await self._request(node, "DELETE", path, {}, timeout=self._short)
+        async with response:
+            payload = await self._json(node, response)
+        if response.status != 200:
+            raise NodeFailed(node, f"discard answered {response.status}: {payload}", response.status)
+        return bool(payload["discarded"])
+
+    async def status(self, node: Node) -> NodeStatus:
+        response = await self._request(node, "GET", "/healthz", {}, timeout=self._short)
+        async with response:
+            payload = await self._json(node, response)
+        if response.status != 200:
+            raise NodeFailed(node, f"healthz answered {response.status}", response.status)
+        return NodeStatus(node.id, payload["disk_free_bytes"], payload["disk_total_bytes"])
+
+    @staticmethod
+    async def _json(node: Node, response: aiohttp.ClientResponse) -> Any:
+        try:
+            return await response.json(content_type=None)
+        except (ValueError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise NodeFailed(node, f"unreadable answer ({response.status}): {exc!r}", response.status) from exc

@@ -1,0 +1,127 @@
+"""Objects as the API sees them: placement, replicated writes and reads, and catalog visibility.
+
+Plain class, no HTTP: handlers turn requests into these calls and results into responses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, Mapping
+
+from gateway.catalog import BucketRecord, Catalog, ObjectRecord, Repair
+from gateway.errors import EntityTooLarge, NoSuchBucket, NoSuchKey, QuorumNotReached
+from gateway.fanout import fan_out
+from gateway.metrics import GatewayMetrics
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient, ObjectAddress
+from gateway.replicated_read import ObjectStream, ReplicatedReader
+from gateway.replicated_write import ReplicatedWriter, WriteRequest
+from ring import Node, Ring, object_hash, partition_of
+from shardgate.versions import VersionClock
+
+log = logging.getLogger(__name__)
+
+
+class ObjectService:
+    def __init__(
+        self,
+        *,
+        ring: Ring,
+        catalog: Catalog,
+        client: NodeClient,
+        health: NodeHealth,
+        writer: ReplicatedWriter,
+        reader: ReplicatedReader,
+        metrics: GatewayMetrics,
+        write_quorum: int,
+        max_object_size: int,
+        io_timeout: float,
+    ) -> None:
+        self.ring = ring
+        self._catalog = catalog
+        self._client = client
+        self._health = health
+        self._writer = writer
+        self._reader = reader
+        self._metrics = metrics
+        self._quorum = write_quorum
+        self._max_size = max_object_size
+        self._io_timeout = io_timeout
+        self._clock = VersionClock()
+
+    def address(self, bucket: str, key: str) -> ObjectAddress:
+        obj_hash = object_hash(bucket, key)
+        return ObjectAddress(partition_of(obj_hash, self.ring.partition_power), obj_hash, bucket, key)
+
+    async def bucket(self, name: str) -> BucketRecord:
+        record = await self._catalog.get_bucket(name)
+        if record is None:
+            raise NoSuchBucket(f"bucket {name!r} does not exist")
+        return record
+
+    async def head(self, bucket: str, key: str) -> ObjectRecord:
+        record = await self._catalog.get_object(bucket, key)
+        if record is None:
+            raise NoSuchKey(f"{bucket}/{key} does not exist")
+        return record
+
+    async def put(
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        *,
+        size: int | None,
+        content_type: str,
+        user_meta: Mapping[str, str],
+    ) -> ObjectRecord:
+        """Stream the body to the replicas; visible once W hold it and the catalog says so."""
+        policy = await self.bucket(bucket)
+        limit = min(self._max_size, policy.max_object_size or self._max_size)
+        if size is not None and size > limit:
+            raise EntityTooLarge(f"object of {size} bytes exceeds the {limit}-byte limit")
+        addr = self.address(bucket, key)
+        version = self._clock.next()
+        request = WriteRequest(addr, version, content_type, dict(user_meta), size, limit)
+        self._metrics.uploads_in_progress.inc()
+        try:
+            outcome = await self._writer.write(self.ring, request, body, self._quorum)
+        finally:
+            self._metrics.uploads_in_progress.dec()
+        repairs = [Repair(bucket, key, version, node_id, "missed") for node_id in outcome.missed]
+        repairs += [Repair(bucket, key, version, primary, f"handoff:{node}") for primary, node in outcome.handoffs]
+        record = ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version=version,
+            size=outcome.size,
+            etag=outcome.etag,
+            content_type=content_type,
+            replicas=outcome.holders,
+            user_meta=dict(user_meta),
+        )
+        await self._catalog.commit_object(record, repairs)
+        self._metrics.repairs_queued.inc(len(repairs))
+        return record
+
+    async def open(self, record: ObjectRecord, range_header: str | None) -> ObjectStream:
+        addr = self.address(record.bucket, record.key)
+        return await self._reader.open(self.ring, addr, record, range_header)
+
+    async def delete(self, bucket: str, key: str) -> None:
+        """Tombstone every replica (W must take it), then hide the object in the catalog."""
+        record = await self.head(bucket, key)
+        addr = self.address(bucket, key)
+        version = self._clock.next()
+        targets = self._reader.candidates(self.ring, addr.partition, record)
+
+        async def tombstone(node: Node) -> bool:
+            return await self._client.delete(node, addr, version)
+
+        result = await fan_out(targets, tombstone, self._quorum, self._io_timeout)
+        if not result.reached:
+            self._metrics.quorum_failures.labels("delete").inc()
+            raise QuorumNotReached(f"only {len(result.ok)} replicas took the delete; {self._quorum} needed")
+        repairs = [Repair(bucket, key, version, node.id, "missed-delete") for node, _ in result.failed]
+        await self._catalog.remove_object(bucket, key, version, repairs)
+        self._metrics.repairs_queued.inc(len(repairs))

@@ -1,0 +1,218 @@
+"""Streaming one body to all replicas at once, chunk by chunk, with handoffs and an explicit quorum.
+
+Each replica has a small queue; a chunk is handed to every live replica before the next is
+read from the client, so memory is chunk size x queue depth x replicas per upload whatever
+the object's size. A replica that fails before taking its first chunk is replaced by the
+next handoff; one that fails later is dropped, and the write goes on while a quorum is left.
+A write that ends below quorum withdraws the versions it did commit, so it never shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from gateway.errors import EntityTooLarge, QuorumNotReached, ReplicaMismatch
+from gateway.fanout import fan_out
+from gateway.metrics import GatewayMetrics
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
+from ring import Node, Ring
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    addr: ObjectAddress
+    version: str
+    content_type: str
+    user_meta: Mapping[str, str]
+    size: int | None
+    max_size: int
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    etag: str
+    size: int
+    holders: tuple[str, ...]
+    missed: tuple[str, ...]
+    handoffs: tuple[tuple[str, str], ...]  # (primary it stands in for, handoff node)
+
+
+class _Feed:
+    """One replica's queue of chunks; None marks the end of the body."""
+
+    def __init__(self, depth: int) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=depth)
+        self.started = False
+        self.closed = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.queue.get()) is not None:
+            self.started = True
+            yield chunk
+
+    def close(self) -> None:
+        """The consumer is gone: free the queue so the producer never blocks on it again."""
+        self.closed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+
+@dataclass
+class _Slot:
+    primary: Node
+    node: Node
+    feed: _Feed
+    task: asyncio.Task[PutAck] | None = field(default=None, repr=False)
+
+    async def offer(self, chunk: bytes | None, stall_timeout: float) -> None:
+        if self.feed.closed:
+            return
+        try:
+            self.feed.queue.put_nowait(chunk)
+            return
+        except asyncio.QueueFull:
+            pass
+        try:
+            await asyncio.wait_for(self.feed.queue.put(chunk), stall_timeout)
+        except TimeoutError:
+            log.warning("replica %s stalled for %.0fs; dropping it from this write", self.node.id, stall_timeout)
+            self.feed.close()
+            if self.task is not None:
+                self.task.cancel()
+
+
+class ReplicatedWriter:
+    def __init__(
+        self,
+        client: NodeClient,
+        health: NodeHealth,
+        metrics: GatewayMetrics,
+        *,
+        stall_timeout: float,
+        queue_depth: int = 2,
+    ) -> None:
+        self._client = client
+        self._health = health
+        self._metrics = metrics
+        self._stall = stall_timeout
+        self._depth = queue_depth
+
+    async def write(self, ring: Ring, req: WriteRequest, body: AsyncIterable[bytes], need: int) -> WriteOutcome:
+        partition = req.addr.partition
+        spares = [node for node in ring.handoffs(partition) if self._health.is_up(node.id)]
+        slots: list[_Slot] = []
+        missed: list[str] = []
+        for primary in ring.primaries(partition):
+            if self._health.is_up(primary.id):
+                slots.append(_Slot(primary, primary, _Feed(self._depth)))
+            elif spares:
+                slots.append(_Slot(primary, spares.pop(0), _Feed(self._depth)))
+                self._metrics.handoff_writes.inc()
+            else:
+                missed.append(primary.id)
+        if len(slots) < need:
+            self._metrics.quorum_failures.labels("put").inc()
+            raise QuorumNotReached(f"only {len(slots)} replica nodes are up; {need} must take the write")
+
+        async def stream(slot: _Slot) -> PutAck:
+            slot.task = asyncio.current_task()  # type: ignore[assignment]
+            return await self._stream(slot, req, spares)
+
+        fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None))
+        try:
+            etag, total = await self._broadcast(body, slots, need, req.max_size)
+            result = await fan
+        except BaseException:
+            fan.cancel()
+            await asyncio.gather(fan, return_exceptions=True)
+            raise
+
+        good: list[tuple[_Slot, PutAck]] = []
+        for slot, ack in result.ok:
+            if ack.superseded or (ack.etag == etag and ack.size == total):
+                good.append((slot, ack))
+            else:
+                log.error("replica %s stored md5 %s size %d; sent %s size %d", slot.node.id, ack.etag, ack.size, etag, total)
+                await self._discard([(slot, ack)], req)
+        if len(good) < need:
+            await self._discard(good, req)
+            self._metrics.quorum_failures.labels("put").inc()
+            if len(good) < len(result.ok):
+                raise ReplicaMismatch("replicas received different bytes; the write was withdrawn")
+            raise QuorumNotReached(f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed")
+        held = {slot.primary.id for slot, _ in good}
+        return WriteOutcome(
+            etag=etag,
+            size=total,
+            holders=tuple(slot.node.id for slot, _ in good),
+            missed=(*missed, *(slot.primary.id for slot in slots if slot.primary.id not in held)),
+            handoffs=tuple((slot.primary.id, slot.node.id) for slot, _ in good if slot.node != slot.primary),
+        )
+
+    async def _stream(self, slot: _Slot, req: WriteRequest, spares: list[Node]) -> PutAck:
+        try:
+            while True:
+                try:
+                    return await self._client.put(
+                        slot.node,
+                        req.addr,
+                        req.version,
+                        slot.feed.chunks(),
+                        size=req.size,
+                        content_type=req.content_type,
+                        user_meta=req.user_meta,
+                    )
+                except NodeUnavailable as exc:
+                    self._health.mark_down(slot.node.id, str(exc))
+                    # Only a replica that has not consumed a chunk can be handed to another node.
+                    if slot.feed.started or not spares:
+                        raise
+                    slot.node = spares.pop(0)
+                    self._metrics.handoff_writes.inc()
+        except BaseException as exc:
+            slot.feed.close()
+            if isinstance(exc, NodeError):
+                self._metrics.replica_write_failures.labels(slot.node.id).inc()
+            raise
+
+    async def _broadcast(
+        self, body: AsyncIterable[bytes], slots: list[_Slot], need: int, max_size: int
+    ) -> tuple[str, int]:
+        """Hand every chunk to every live replica; returns the md5 and size of what was sent."""
+        loop = asyncio.get_running_loop()
+        md5 = hashlib.md5(usedforsecurity=False)
+        total = 0
+        async for chunk in body:
+            total += len(chunk)
+            if total > max_size:
+                raise EntityTooLarge(f"object exceeds the {max_size}-byte limit")
+            # hashlib releases the GIL, so the md5 runs on another core while replicas take the chunk.
+            hashing = loop.run_in_executor(None, md5.update, chunk)
+            for slot in slots:
+                await slot.offer(chunk, self._stall)
+            await hashing
+            self._metrics.received_bytes.inc(len(chunk))
+            if sum(not slot.feed.closed for slot in slots) < need:
+                raise QuorumNotReached("too many replicas failed during the upload")
+        for slot in slots:
+            await slot.offer(None, self._stall)
+        return md5.hexdigest(), total
+
+    async def _discard(self, acked: list[tuple[_Slot, PutAck]], req: WriteRequest) -> None:
+        """Withdraw versions that must not show; a replica that cannot be reached keeps it until
+        the sweeper finds it absent from the catalog."""
+
+        async def withdraw(slot: _Slot) -> bool:
+            return await self._client.discard(slot.node, req.addr, req.version)
+
+        committed = [slot for slot, ack in acked if not ack.superseded]
+        result = await fan_out(committed, withdraw, need=0, timeout=self._stall)
+        for slot, exc in result.failed:
+            log.warning("could not withdraw %s from %s: %s", req.version, slot.node.id, exc)

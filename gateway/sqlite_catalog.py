@@ -1,0 +1,204 @@
+"""The SQLite catalog: WAL mode, one connection on one dedicated thread, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import astuple
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.catalog import BucketRecord, ObjectRecord, Repair
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    policy TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL REFERENCES buckets(name),
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    replicas TEXT NOT NULL,
+    user_meta TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS repairs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+
+_UPSERT = """
+INSERT INTO objects (bucket, key, version, size, etag, content_type, replicas, user_meta)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (bucket, key) DO UPDATE SET
+    version = excluded.version, size = excluded.size, etag = excluded.etag,
+    content_type = excluded.content_type, replicas = excluded.replicas,
+    user_meta = excluded.user_meta
+WHERE excluded.version > objects.version
+"""
+
+
+class SqliteCatalog:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        # One thread owns the connection: SQLite serialises writers anyway, and this keeps
+        # every statement off the event loop without a connection pool.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None, "catalog is not open"
+            with self._db:
+                return func(self._db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(_SCHEMA)
+            db.isolation_level = "IMMEDIATE"
+            self._db = db
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def put_bucket(self, bucket: BucketRecord) -> BucketRecord:
+        policy = bucket.to_json()
+        del policy["name"], policy["created"]
+
+        def upsert(db: sqlite3.Connection) -> BucketRecord:
+            db.execute(
+                "INSERT INTO buckets (name, created, policy) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET policy = excluded.policy",
+                (bucket.name, bucket.created, json.dumps(policy)),
+            )
+            row = db.execute("SELECT name, created, policy FROM buckets WHERE name = ?", (bucket.name,))
+            return _bucket(row.fetchone())
+
+        return await self._run(upsert)
+
+    async def get_bucket(self, name: str) -> BucketRecord | None:
+        def select(db: sqlite3.Connection) -> BucketRecord | None:
+            row = db.execute("SELECT name, created, policy FROM buckets WHERE name = ?", (name,)).fetchone()
+            return _bucket(row) if row else None
+
+        return await self._run(select)
+
+    async def commit_object(self, record: ObjectRecord, repairs: Sequence[Repair] = ()) -> bool:
+        values = (
+            record.bucket,
+            record.key,
+            record.version,
+            record.size,
+            record.etag,
+            record.content_type,
+            json.dumps(list(record.replicas)),
+            json.dumps(dict(record.user_meta)),
+        )
+
+        def commit(db: sqlite3.Connection) -> bool:
+            changed = db.execute(_UPSERT, values).rowcount > 0
+            _add_repairs(db, repairs)
+            return changed
+
+        return await self._run(commit)
+
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        def select(db: sqlite3.Connection) -> ObjectRecord | None:
+            row = db.execute(
+                "SELECT bucket, key, version, size, etag, content_type, replicas, user_meta "
+                "FROM objects WHERE bucket = ? AND key = ?",
+                (bucket, key),
+            ).fetchone()
+            return _object(row) if row else None
+
+        return await self._run(select)
+
+    async def remove_object(self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()) -> bool:
+        def remove(db: sqlite3.Connection) -> bool:
+            gone = db.execute(
+                "DELETE FROM objects WHERE bucket = ? AND key = ? AND version < ?", (bucket, key, version)
+            ).rowcount
+            _add_repairs(db, repairs)
+            return gone > 0
+
+        return await self._run(remove)
+
+    async def pending_repairs(self, limit: int) -> list[Repair]:
+        def select(db: sqlite3.Connection) -> list[Repair]:
+            rows = db.execute(
+                "SELECT bucket, key, version, node_id, reason FROM repairs ORDER BY id LIMIT ?", (limit,)
+            )
+            return [Repair(*row) for row in rows]
+
+        return await self._run(select)
+
+
+def _add_repairs(db: sqlite3.Connection, repairs: Sequence[Repair]) -> None:
+    now = time.time()
+    db.executemany(
+        "INSERT INTO repairs (bucket, key, version, node_id, reason, created) VALUES (?, ?, ?, ?, ?, ?)",
+        [(*astuple(repair), now) for repair in repairs],
+    )
+
+
+def _bucket(row: tuple[str, float, str]) -> BucketRecord:
+    name, created, policy_json = row
+    policy = json.loads(policy_json)
+    return BucketRecord(
+        name=name,
+        created=created,
+        max_object_size=policy.get("max_object_size"),
+        allowed_types=tuple(policy.get("allowed_types", ())),
+        public_read=bool(policy.get("public_read", False)),
+        cors_origins=tuple(policy.get("cors_origins", ())),
+        mirror=bool(policy.get("mirror", False)),
+    )
+
+
+def _object(row: tuple[str, str, str, int, str, str, str, str]) -> ObjectRecord:
+    bucket, key, version, size, etag, content_type, replicas, user_meta = row
+    return ObjectRecord(
+        bucket=bucket,
+        key=key,
+        version=version,
+        size=size,
+        etag=etag,
+        content_type=content_type,
+        replicas=tuple(json.loads(replicas)),
+        user_meta=json.loads(user_meta),
+    )

@@ -1,0 +1,3 @@
+from shardgate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""The `shardgate` command: one subcommand per module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shardgate.cli import dev, ring_cmd, serve
+from shardgate.config import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shardgate", description="self-hosted upload gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev.add_parser(sub)
+    serve.add_parsers(sub)
+    ring_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"shardgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,95 @@
+"""Start shardgate services as child processes and learn their URLs from their start-up line."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_LISTENING = re.compile(r"listening on (http://\S+)")
+_PR_SET_PDEATHSIG = 1
+
+
+class LaunchError(Exception):
+    """A service exited or stayed silent instead of announcing its address."""
+
+
+def _die_with_parent() -> None:
+    """Linux only: a child of a killed launcher is told to stop, instead of running on orphaned."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[str]
+    url: str
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def spawn(name: str, args: list[str], env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Service:
+    """Run `python -m shardgate ARGS` and wait for it to print where it listens."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shardgate", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads hold locks the child needs
+    )
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not selector.select(left):
+                continue
+            line = process.stdout.readline()
+            if not line:
+                raise LaunchError(f"{name} exited with {process.wait()} before it was ready")
+            if match := _LISTENING.search(line):
+                threading.Thread(target=_relay, args=(name, process), daemon=True).start()
+                return Service(name, process, match[1])
+        raise LaunchError(f"{name} did not announce its address within {timeout:.0f}s")
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        selector.close()
+
+
+def _relay(name: str, process: subprocess.Popen[str]) -> None:
+    """Keep reading the child's stdout so it never blocks on a full pipe."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        print(f"[{name}] {line}", end="", flush=True)

@@ -1,0 +1,184 @@
+"""One frozen config per service, loaded once: defaults < TOML file < environment < CLI flags.
+
+Secrets never come from the TOML file itself, only from the environment or from files it names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+ENV_PREFIX = "SHARDGATE_"
+KiB = 1024
+MiB = 1024 * KiB
+TiB = 1024 * 1024 * MiB
+
+
+class ConfigError(Exception):
+    """The configuration is missing something or holds a value of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """A storage node: one process per data directory."""
+
+    node_id: str
+    data_dir: Path
+    cluster_secret: bytes = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 0
+    chunk_size: int = 256 * KiB
+    fsync: bool = True
+    signature_max_skew: float = 300.0
+    log_level: str = "INFO"
+    log_json: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The public gateway: API, catalog, placement and fan-out."""
+
+    data_dir: Path
+    ring_file: Path
+    cluster_secret: bytes = field(repr=False)
+    admin_key_sha256: str = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    write_quorum: int = 2
+    chunk_size: int = 256 * KiB
+    max_object_size: int = 5 * TiB
+    node_connect_timeout: float = 2.0
+    node_io_timeout: float = 30.0
+    health_interval: float = 1.0
+    node_down_backoff: float = 5.0
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+
+_SECRET_FIELDS = {"cluster_secret", "admin_key_sha256"}
+C = TypeVar("C", NodeConfig, GatewayConfig)
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(raw)
+            return text in {"1", "true", "yes", "on"}
+        if kind is Path:
+            return Path(raw)
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def _read_toml(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+
+
+def _secret(name: str, env: Mapping[str, str], files: Mapping[str, Any]) -> str | None:
+    """A secret from SHARDGATE_<NAME>, or from the file SHARDGATE_<NAME>_FILE or TOML `<name>_file` names."""
+    env_name = f"{ENV_PREFIX}{name.upper()}"
+    if env.get(env_name):
+        return env[env_name]
+    file_name = env.get(f"{env_name}_FILE") or files.get(f"{name}_file")
+    if not file_name:
+        return None
+    try:
+        return Path(file_name).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {file_name}: {exc.strerror}") from None
+
+
+def _build(
+    cls: type[C],
+    section: str,
+    path: Path | None,
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+) -> C:
+    document = _read_toml(path)
+    values: dict[str, Any] = dict(document.get(section, {}))
+    hints = get_type_hints(cls)
+    unknown = set(values) - set(hints) - {f"{s}_file" for s in ("cluster_secret", "admin_key")}
+    if unknown:
+        raise ConfigError(f"[{section}]: unknown settings {sorted(unknown)}")
+    prefix = f"{ENV_PREFIX}{section.upper()}_"
+    for name in hints:
+        if name in _SECRET_FIELDS:
+            continue
+        if prefix + name.upper() in env:
+            values[name] = env[prefix + name.upper()]
+        if overrides.get(name) is not None:
+            values[name] = overrides[name]
+    kwargs: dict[str, Any] = dict(secrets)
+    for f in dataclasses.fields(cls):
+        if f.name in _SECRET_FIELDS:
+            continue
+        if f.name in values:
+            kwargs[f.name] = _coerce(f"{section}.{f.name}", hints[f.name], values[f.name])
+        elif f.default is dataclasses.MISSING:
+            raise ConfigError(f"{section}.{f.name} is required (TOML, {prefix}{f.name.upper()} or a flag)")
+    return cls(**kwargs)
+
+
+def load_node_config(
+    path: Path | None, env: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> NodeConfig:
+    """Load and validate a node's config."""
+    files = _read_toml(path).get("cluster", {})
+    secret = _secret("cluster_secret", env, files)
+    if not secret:
+        raise ConfigError("cluster secret missing: set SHARDGATE_CLUSTER_SECRET(_FILE)")
+    return _build(NodeConfig, "node", path, env, overrides or {}, {"cluster_secret": secret.encode()})
+
+
+def load_gateway_config(
+    path: Path | None, env: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> GatewayConfig:
+    """Load and validate the gateway's config; the admin key is kept only as its sha256."""
+    document = _read_toml(path)
+    files = {**document.get("cluster", {}), **document.get("gateway", {})}
+    secret = _secret("cluster_secret", env, files)
+    admin_key = _secret("admin_key", env, files)
+    if not secret:
+        raise ConfigError("cluster secret missing: set SHARDGATE_CLUSTER_SECRET(_FILE)")
+    if not admin_key:
+        raise ConfigError("admin API key missing: set SHARDGATE_ADMIN_KEY(_FILE)")
+    config = _build(
+        GatewayConfig,
+        "gateway",
+        path,
+        env,
+        overrides or {},
+        {"cluster_secret": secret.encode(), "admin_key_sha256": hash_api_key(admin_key)},
+    )
+    if config.write_quorum < 1:
+        raise ConfigError("gateway.write_quorum must be at least 1")
+    return config
+
+
+def hash_api_key(key: str) -> str:
+    """API keys are stored and compared only as their sha256 (they are random, so no salt is needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,47 @@
+"""The gateway-to-node wire protocol: paths and headers, named once for both sides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote, unquote
+
+PREFIX = "/internal/v1"
+BUCKET_HEADER = "X-Shardgate-Bucket"
+KEY_HEADER = "X-Shardgate-Key"
+VERSION_HEADER = "X-Shardgate-Version"
+MIN_VERSION_HEADER = "X-Shardgate-Min-Version"
+TOMBSTONE_HEADER = "X-Shardgate-Tombstone"
+META_PREFIX = "X-Shardgate-Meta-"
+PUBLIC_META_PREFIX = "X-Meta-"
+
+
+def object_path(partition: int, obj_hash: str) -> str:
+    return f"{PREFIX}/objects/{partition}/{obj_hash}"
+
+
+def version_path(partition: int, obj_hash: str, version: str) -> str:
+    return f"{object_path(partition, obj_hash)}/versions/{version}"
+
+
+def partition_path(partition: int) -> str:
+    return f"{PREFIX}/partitions/{partition}"
+
+
+def encode_key(key: str) -> str:
+    """Keys are UTF-8 and may hold anything printable; headers carry them percent-encoded."""
+    return quote(key, safe="")
+
+
+def decode_key(raw: str) -> str:
+    return unquote(raw, errors="strict")
+
+
+def meta_headers(user_meta: Mapping[str, str], prefix: str) -> dict[str, str]:
+    return {f"{prefix}{name}": value for name, value in user_meta.items()}
+
+
+def meta_from_headers(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """User metadata names are case-insensitive on the wire, so they are stored lower-case."""
+    size = len(prefix)
+    lowered = prefix.lower()
+    return {k[size:].lower(): v for k, v in headers.items() if k.lower().startswith(lowered)}

@@ -1,0 +1,124 @@
+"""aiohttp pieces both services share: JSON errors, request metrics, and serving on a bound port.
+
+Every process prints `<name> listening on <url>` on stdout once it accepts connections, so
+launchers and tests can start it on port 0 and read the address instead of guessing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from shardgate.errors import ShardgateError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+
+_HTTP_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    411: "MissingContentLength",
+    413: "EntityTooLarge",
+    416: "InvalidRange",
+}
+
+
+def error_response(exc: ShardgateError) -> web.Response:
+    return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every failure as DESIGN.md's JSON error body, whoever raised it."""
+    try:
+        return await handler(request)
+    except ShardgateError as exc:
+        return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, HTTPStatus(exc.status).phrase.replace(" ", ""))
+        body = {"error": {"code": code, "message": exc.reason}}
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+        return web.json_response(body, status=exc.status, headers=headers)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"error": {"code": "InternalError", "message": "internal error; see server log"}}
+        return web.json_response(body, status=500)
+
+
+def metrics_middleware(registry: CollectorRegistry) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Count requests and time them by route template (never by raw path, to bound label sets)."""
+    requests = Counter(
+        "shardgate_http_requests",
+        "HTTP requests answered, by route template, method and status.",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "shardgate_http_request_duration_seconds",
+        "Time to answer (headers and body), by route template and method.",
+        ["route", "method"],
+        registry=registry,
+        buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    )
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        template = route.canonical if route is not None else "unmatched"
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            latency.labels(template, request.method).observe(time.perf_counter() - started)
+            requests.labels(template, request.method, str(status)).inc()
+
+    return middleware
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[REGISTRY_KEY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def run_app(app: web.Application, host: str, port: int, name: str) -> None:
+    """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout."""
+    asyncio.run(_serve(app, host, port, name))
+
+
+async def _serve(app: web.Application, host: str, port: int, name: str) -> None:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    # create_server sets SO_REUSEADDR, so a restarted process can take its old port back at once.
+    sock = socket.create_server((host, port))
+    site = web.SockSite(runner, sock)
+    await site.start()
+    bound = sock.getsockname()[1]
+    print(f"{name} listening on http://{host}:{bound}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("%s stopping", name)
+        await runner.cleanup()

@@ -1,0 +1,32 @@
+"""create_app(config) is the only way to build a storage node."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from shardgate.config import NodeConfig
+from shardgate.web import REGISTRY_KEY, error_middleware, metrics_middleware
+from storage_node.auth import signature_middleware
+from storage_node.disk import DiskStore
+from storage_node.keys import CONFIG, METRICS, STORE
+from storage_node.metrics import NodeMetrics
+from storage_node.objects import stamp_validators
+from storage_node.routes import ROUTES
+from storage_node.store import Store
+
+
+def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:
+    """A node serving `store` (by default the disk store in config.data_dir)."""
+    registry = CollectorRegistry()
+    app = web.Application(
+        middlewares=[metrics_middleware(registry), error_middleware, signature_middleware(config)],
+        client_max_size=1024**2,
+    )
+    app[CONFIG] = config
+    app[STORE] = store if store is not None else DiskStore(config.data_dir, fsync=config.fsync)
+    app[REGISTRY_KEY] = registry
+    app[METRICS] = NodeMetrics.create(registry)
+    app.on_response_prepare.append(stamp_validators)
+    app.add_routes(ROUTES)
+    return app

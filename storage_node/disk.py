@@ -1,0 +1,323 @@
+"""The disk store: one directory tree per node, written atomically and read with sendfile.
+
+Layout under the data directory:
+    objects/<partition>/<hash>/<version>.data   the bytes of a committed version
+    objects/<partition>/<hash>/<version>.meta   its metadata; its rename is the commit point
+    objects/<partition>/<hash>/<version>.ts     a tombstone
+    tmp/<uuid>.tmp                              writes in progress (the sweeper's pattern)
+Object paths come from the hash of bucket/key, never from the key itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import shutil
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, TypeVar
+
+from storage_node.errors import IncompleteBody, InsufficientStorage, Superseded
+from storage_node.records import NewVersion, ObjectMeta
+from storage_node.store import Usage
+
+T = TypeVar("T")
+TMP_SUFFIX = ".tmp"
+READ_CHUNK = 256 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _storage_errors(func: Callable[..., T]) -> Callable[..., T]:
+    """Turn a full disk into 507 rather than a 500 with a traceback."""
+
+    def wrapper(*args: object) -> T:
+        try:
+            return func(*args)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage("no space left on this node's disk") from exc
+            raise
+
+    return wrapper
+
+
+class DiskWriter:
+    """Streams one version into tmp/ while computing its md5 and size."""
+
+    def __init__(self, store: DiskStore, partition: int, obj_hash: str, path: Path, fh: IO[bytes]):
+        self._store = store
+        self._partition = partition
+        self._hash = obj_hash
+        self._path = path
+        self._fh = fh
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._size = 0
+        self._done = False
+
+    @property
+    def bytes_written(self) -> int:
+        return self._size
+
+    @_storage_errors
+    def _write_sync(self, chunk: bytes) -> None:
+        self._fh.write(chunk)
+        self._md5.update(chunk)
+
+    async def write(self, chunk: bytes) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._write_sync, chunk)
+        self._size += len(chunk)
+
+    async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
+        if expected_size is not None and expected_size != self._size:
+            raise IncompleteBody(f"received {self._size} bytes of {expected_size}")
+        meta = ObjectMeta(
+            bucket=new.bucket,
+            key=new.key,
+            version=new.version,
+            size=self._size,
+            etag=self._md5.hexdigest(),
+            content_type=new.content_type,
+            user_meta=dict(new.user_meta),
+        )
+        async with self._store.lock(self._hash):
+            result = await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, meta)
+        self._done = True
+        return result
+
+    @_storage_errors
+    def _commit_sync(self, meta: ObjectMeta) -> ObjectMeta:
+        store = self._store
+        self._fh.flush()
+        if store.fsync:
+            os.fsync(self._fh.fileno())
+        self._fh.close()
+        target = store.object_dir(self._partition, self._hash)
+        current = store.newest_sync(target)
+        if current is not None and current.version >= meta.version:
+            self._discard_tmp()
+            if current.version == meta.version and current.etag == meta.etag:
+                return current
+            raise Superseded(current.version)
+        meta_tmp = store.tmp_path()
+        try:
+            store.write_durably(meta_tmp, meta.to_json())
+            store.make_dirs(target)
+            # The data goes first and the metadata's rename is the commit point: a crash
+            # between the two leaves an orphan .data that readers never consider.
+            os.rename(self._path, target / f"{meta.version}.data")
+            os.rename(meta_tmp, target / f"{meta.version}.meta")
+            if store.fsync:
+                _fsync_dir(target)
+        finally:
+            meta_tmp.unlink(missing_ok=True)
+            store.release_tmp(self._path)
+        store.drop_older(target, meta.version)
+        return meta
+
+    def _discard_tmp(self) -> None:
+        self._path.unlink(missing_ok=True)
+        self._store.release_tmp(self._path)
+
+    async def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        await asyncio.get_running_loop().run_in_executor(None, self._abort_sync)
+
+    def _abort_sync(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        self._discard_tmp()
+
+
+class DiskStore:
+    """A Store on one local filesystem; implements Store and LocalFiles."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.objects = root / "objects"
+        self.tmp = root / "tmp"
+        self.objects.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.active_tmp: set[Path] = set()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def lock(self, obj_hash: str) -> asyncio.Lock:
+        """Serialises commits of one object within this process (one process owns a data dir)."""
+        lock = self._locks.get(obj_hash)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[obj_hash] = lock
+        return lock
+
+    def object_dir(self, partition: int, obj_hash: str) -> Path:
+        return self.objects / str(partition) / obj_hash
+
+    def data_path(self, partition: int, obj_hash: str, version: str) -> Path:
+        return self.object_dir(partition, obj_hash) / f"{version}.data"
+
+    def tmp_path(self) -> Path:
+        path = self.tmp / f"{uuid.uuid4().hex}{TMP_SUFFIX}"
+        self.active_tmp.add(path)
+        return path
+
+    def release_tmp(self, path: Path) -> None:
+        self.active_tmp.discard(path)
+
+    def write_durably(self, path: Path, payload: bytes) -> None:
+        with path.open("wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+
+    def make_dirs(self, target: Path) -> None:
+        """Create the object's directory, fsyncing each new directory's parent so it survives a crash."""
+        missing: list[Path] = []
+        walk = target
+        while not walk.exists():
+            missing.append(walk)
+            walk = walk.parent
+        for directory in reversed(missing):
+            directory.mkdir(exist_ok=True)
+            if self.fsync:
+                _fsync_dir(directory.parent)
+
+    @staticmethod
+    def _versions(target: Path) -> tuple[set[str], set[str], set[str]]:
+        data: set[str] = set()
+        metas: set[str] = set()
+        tombstones: set[str] = set()
+        try:
+            names = os.listdir(target)
+        except FileNotFoundError:
+            return data, metas, tombstones
+        for name in names:
+            stem, _, suffix = name.partition(".")
+            {"data": data, "meta": metas, "ts": tombstones}.get(suffix, set()).add(stem)
+        return data, metas, tombstones
+
+    def newest_sync(self, target: Path) -> ObjectMeta | None:
+        data, metas, tombstones = self._versions(target)
+        candidates = (data & metas) | tombstones
+        if not candidates:
+            return None
+        newest = max(candidates)
+        suffix = "ts" if newest in tombstones else "meta"
+        return ObjectMeta.from_json((target / f"{newest}.{suffix}").read_bytes())
+
+    def drop_older(self, target: Path, keep: str) -> None:
+        """Remove every version older than `keep` (and orphans), after `keep` is durable."""
+        for name in os.listdir(target):
+            if name.partition(".")[0] < keep:
+                (target / name).unlink(missing_ok=True)
+
+    async def create_writer(self, partition: int, obj_hash: str) -> DiskWriter:
+        path = self.tmp_path()
+        loop = asyncio.get_running_loop()
+        try:
+            fh = await loop.run_in_executor(None, _storage_errors(path.open), "xb")
+        except BaseException:
+            self.release_tmp(path)
+            raise
+        return DiskWriter(self, partition, obj_hash, path, fh)
+
+    async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
+        target = self.object_dir(partition, obj_hash)
+        return await asyncio.get_running_loop().run_in_executor(None, self.newest_sync, target)
+
+    async def read(
+        self, partition: int, obj_hash: str, meta: ObjectMeta, start: int, end: int
+    ) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        fh = await loop.run_in_executor(
+            None, self.data_path(partition, obj_hash, meta.version).open, "rb"
+        )
+        try:
+            await loop.run_in_executor(None, fh.seek, start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = await loop.run_in_executor(None, fh.read, min(READ_CHUNK, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            await loop.run_in_executor(None, fh.close)
+
+    async def write_tombstone(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
+        async with self.lock(obj_hash):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._tombstone_sync, partition, obj_hash, meta
+            )
+
+    @_storage_errors
+    def _tombstone_sync(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
+        target = self.object_dir(partition, obj_hash)
+        current = self.newest_sync(target)
+        if current is not None and current.version >= meta.version:
+            if current.tombstone and current.version == meta.version:
+                return current
+            raise Superseded(current.version)
+        tmp = self.tmp_path()
+        try:
+            self.write_durably(tmp, meta.to_json())
+            self.make_dirs(target)
+            os.rename(tmp, target / f"{meta.version}.ts")
+            if self.fsync:
+                _fsync_dir(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+            self.release_tmp(tmp)
+        self.drop_older(target, meta.version)
+        return meta
+
+    async def discard(self, partition: int, obj_hash: str, version: str) -> bool:
+        async with self.lock(obj_hash):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._discard_sync, self.object_dir(partition, obj_hash), version
+            )
+
+    def _discard_sync(self, target: Path, version: str) -> bool:
+        meta_file = target / f"{version}.meta"
+        if not meta_file.exists():
+            return False
+        meta_file.unlink()  # the commit point goes first, so the version vanishes at once
+        (target / f"{version}.data").unlink(missing_ok=True)
+        if self.fsync:
+            _fsync_dir(target)
+        return True
+
+    async def list_partition(self, partition: int) -> list[tuple[str, ObjectMeta]]:
+        return await asyncio.get_running_loop().run_in_executor(None, self._list_sync, partition)
+
+    def _list_sync(self, partition: int) -> list[tuple[str, ObjectMeta]]:
+        base = self.objects / str(partition)
+        try:
+            hashes = sorted(os.listdir(base))
+        except FileNotFoundError:
+            return []
+        entries: list[tuple[str, ObjectMeta]] = []
+        for obj_hash in hashes:
+            meta = self.newest_sync(base / obj_hash)
+            if meta is not None:
+                entries.append((obj_hash, meta))
+        return entries
+
+    async def usage(self) -> Usage:
+        total, _, free = await asyncio.get_running_loop().run_in_executor(
+            None, shutil.disk_usage, self.root
+        )
+        return Usage(free_bytes=free, total_bytes=total)

@@ -1,0 +1,13 @@
+"""App keys: the typed slots through which handlers reach the node's services."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from shardgate.config import NodeConfig
+from storage_node.metrics import NodeMetrics
+from storage_node.store import Store
+
+CONFIG = web.AppKey("config", NodeConfig)
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", NodeMetrics)

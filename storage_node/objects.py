@@ -1,0 +1,217 @@
+"""Object resource on a node: stream a version in, serve it with sendfile, tombstone or discard it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+
+from ring import object_hash
+from shardgate.internal_api import (
+    BUCKET_HEADER,
+    KEY_HEADER,
+    META_PREFIX,
+    MIN_VERSION_HEADER,
+    TOMBSTONE_HEADER,
+    VERSION_HEADER,
+    decode_key,
+    meta_from_headers,
+    meta_headers,
+)
+from shardgate.streams import sized_chunks
+from shardgate.versions import is_version, version_to_timestamp
+from storage_node.errors import BadRequest, NotFound, PreconditionFailed, RangeNotSatisfiable, Superseded
+from storage_node.keys import CONFIG, METRICS, STORE
+from storage_node.records import NewVersion, ObjectMeta
+from storage_node.store import LocalFiles
+
+_CONDITIONAL = (
+    hdrs.IF_MATCH,
+    hdrs.IF_NONE_MATCH,
+    hdrs.IF_MODIFIED_SINCE,
+    hdrs.IF_UNMODIFIED_SINCE,
+    hdrs.IF_RANGE,
+)
+
+
+class StoredFileResponse(web.FileResponse):
+    """A sendfile response whose validators are the stored md5 and version time, stamped on in
+    `stamp_validators` (aiohttp's own are derived from the file's mtime and size)."""
+
+    def __init__(self, path: Any, meta: ObjectMeta, headers: CIMultiDict[str]) -> None:
+        super().__init__(path, headers=headers)
+        self.meta = meta
+
+
+async def stamp_validators(request: web.Request, response: web.StreamResponse) -> None:
+    if isinstance(response, StoredFileResponse):
+        response.headers[hdrs.ETAG] = f'"{response.meta.etag}"'
+        response.headers[hdrs.LAST_MODIFIED] = _http_date(response.meta.version)
+
+
+def _http_date(version: str) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(version_to_timestamp(version)))
+
+
+def _address(request: web.Request) -> tuple[int, str]:
+    return int(request.match_info["partition"]), request.match_info["hash"]
+
+
+def _identity(request: web.Request, obj_hash: str) -> tuple[str, str, str]:
+    """bucket, key and version from the headers, checked against the hash in the signed path."""
+    try:
+        bucket = request.headers[BUCKET_HEADER]
+        key = decode_key(request.headers[KEY_HEADER])
+        version = request.headers[VERSION_HEADER]
+    except (KeyError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"missing or malformed object identity header: {exc}") from None
+    if not is_version(version):
+        raise BadRequest(f"malformed version {version!r}")
+    if object_hash(bucket, key) != obj_hash:
+        raise BadRequest("bucket and key do not hash to the addressed object")
+    return bucket, key, version
+
+
+async def put_object(request: web.Request) -> web.Response:
+    partition, obj_hash = _address(request)
+    bucket, key, version = _identity(request, obj_hash)
+    new = NewVersion(
+        bucket=bucket,
+        key=key,
+        version=version,
+        content_type=request.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
+        user_meta=meta_from_headers(request.headers, META_PREFIX),
+    )
+    store, metrics = request.app[STORE], request.app[METRICS]
+    writer = await store.create_writer(partition, obj_hash)
+    metrics.writes_in_progress.inc()
+    try:
+        async for chunk in sized_chunks(request.content, request.app[CONFIG].chunk_size):
+            await writer.write(chunk)
+            metrics.bytes_received.inc(len(chunk))
+        meta = await writer.commit(new, request.content_length)
+    except Superseded:
+        metrics.commits.labels("version", "superseded").inc()
+        raise
+    finally:
+        await writer.abort()
+        metrics.writes_in_progress.dec()
+    metrics.commits.labels("version", "committed").inc()
+    return web.json_response(meta.listing_entry(), status=201)
+
+
+async def _current(request: web.Request) -> tuple[int, str, ObjectMeta]:
+    partition, obj_hash = _address(request)
+    meta = await request.app[STORE].newest(partition, obj_hash)
+    if meta is None:
+        raise NotFound("no such object on this node")
+    if meta.tombstone:
+        raise NotFound("object deleted", headers={TOMBSTONE_HEADER: meta.version})
+    wanted = request.headers.get(MIN_VERSION_HEADER, "")
+    if meta.version < wanted:
+        raise NotFound("this node holds an older version", headers={VERSION_HEADER: meta.version})
+    return partition, obj_hash, meta
+
+
+def _headers(meta: ObjectMeta) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict(
+        {
+            hdrs.CONTENT_TYPE: meta.content_type,
+            hdrs.ETAG: f'"{meta.etag}"',
+            hdrs.LAST_MODIFIED: _http_date(meta.version),
+            hdrs.ACCEPT_RANGES: "bytes",
+            VERSION_HEADER: meta.version,
+        }
+    )
+    headers.update(meta_headers(meta.user_meta, META_PREFIX))
+    return headers
+
+
+def _not_modified(request: web.Request, meta: ObjectMeta) -> bool:
+    """Evaluate If-Match / If-None-Match against the stored md5 (RFC 9110 order)."""
+    if_match = request.if_match
+    if if_match is not None and not any(t.value in ("*", meta.etag) for t in if_match):
+        raise PreconditionFailed("If-Match does not match the stored ETag")
+    if_none_match = request.if_none_match
+    return if_none_match is not None and any(t.value in ("*", meta.etag) for t in if_none_match)
+
+
+def _wants_range(request: web.Request, meta: ObjectMeta) -> bool:
+    """A Range is honoured unless an If-Range names another version (RFC 9110 13.1.5)."""
+    if hdrs.RANGE not in request.headers:
+        return False
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    return if_range is None or if_range.strip() == f'"{meta.etag}"'
+
+
+def _byte_range(request: web.Request, size: int) -> tuple[int, int]:
+    """[start, end) of the requested Range, clipped to the object."""
+    unsatisfiable = {hdrs.CONTENT_RANGE: f"bytes */{size}"}
+    try:
+        rng = request.http_range
+    except ValueError:
+        raise RangeNotSatisfiable("malformed Range header", headers=unsatisfiable) from None
+    start, stop = rng.start, rng.stop
+    if start is not None and start < 0 and stop is None:
+        start = max(size + start, 0)
+    start = start or 0
+    stop = size if stop is None else min(stop, size)
+    if start >= size or start >= stop:
+        raise RangeNotSatisfiable("range outside the object", headers=unsatisfiable)
+    return start, stop
+
+
+async def get_object(request: web.Request) -> web.StreamResponse:
+    partition, obj_hash, meta = await _current(request)
+    headers = _headers(meta)
+    if _not_modified(request, meta):
+        return web.Response(status=304, headers=headers)
+    store, metrics = request.app[STORE], request.app[METRICS]
+    if request.method == hdrs.METH_HEAD:
+        headers[hdrs.CONTENT_LENGTH] = str(meta.size)
+        return web.Response(headers=headers)
+    if isinstance(store, LocalFiles) and meta.size > 0:
+        # Conditionals were answered above against the md5; aiohttp would redo them on mtime.
+        dropped = _CONDITIONAL if _wants_range(request, meta) else (*_CONDITIONAL, hdrs.RANGE)
+        plain = request.clone(headers={k: v for k, v in request.headers.items() if k not in dropped})
+        response = StoredFileResponse(store.data_path(partition, obj_hash, meta.version), meta, headers)
+        await response.prepare(plain)
+        metrics.bytes_sent.inc(response.content_length or 0)
+        return response
+    partial = _wants_range(request, meta)
+    span = _byte_range(request, meta.size) if partial else (0, meta.size)
+    response = web.StreamResponse(status=206 if partial else 200, headers=headers)
+    if partial:
+        response.headers[hdrs.CONTENT_RANGE] = f"bytes {span[0]}-{span[1] - 1}/{meta.size}"
+    response.content_length = span[1] - span[0]
+    await response.prepare(request)
+    async for chunk in store.read(partition, obj_hash, meta, *span):
+        await response.write(chunk)
+        metrics.bytes_sent.inc(len(chunk))
+    await response.write_eof()
+    return response
+
+
+async def delete_object(request: web.Request) -> web.Response:
+    """Write a tombstone; it wins over every older version and loses to every newer one."""
+    partition, obj_hash = _address(request)
+    bucket, key, version = _identity(request, obj_hash)
+    metrics = request.app[METRICS]
+    try:
+        meta = await request.app[STORE].write_tombstone(
+            partition, obj_hash, ObjectMeta.tombstone_of(bucket, key, version)
+        )
+    except Superseded:
+        metrics.commits.labels("tombstone", "superseded").inc()
+        raise
+    metrics.commits.labels("tombstone", "committed").inc()
+    return web.json_response(meta.listing_entry())
+
+
+async def discard_version(request: web.Request) -> web.Response:
+    """Withdraw a version whose write missed its quorum, unless something newer replaced it."""
+    partition, obj_hash = _address(request)
+    discarded = await request.app[STORE].discard(partition, obj_hash, request.match_info["version"])
+    return web.json_response({"discarded": discarded})

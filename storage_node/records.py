@@ -1,0 +1,56 @@
+"""What a node stores about each version: a frozen record that round-trips through JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What the writer of a version states before its bytes arrive."""
+
+    bucket: str
+    key: str
+    version: str
+    content_type: str = "application/octet-stream"
+    user_meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    """One stored version of an object, or its tombstone."""
+
+    bucket: str
+    key: str
+    version: str
+    size: int
+    etag: str
+    content_type: str = "application/octet-stream"
+    user_meta: Mapping[str, str] = field(default_factory=dict)
+    tombstone: bool = False
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ObjectMeta:
+        data: dict[str, Any] = json.loads(raw)
+        data["user_meta"] = dict(data.get("user_meta") or {})
+        return cls(**data)
+
+    @classmethod
+    def tombstone_of(cls, bucket: str, key: str, version: str) -> ObjectMeta:
+        return cls(bucket=bucket, key=key, version=version, size=0, etag="", tombstone=True)
+
+    def listing_entry(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "key": self.key,
+            "version": self.version,
+            "etag": self.etag,
+            "size": self.size,
+            "tombstone": self.tombstone,
+        }
