@@ -32,7 +32,9 @@ _PROBE = web.AppKey("probe", asyncio.Task[None])
 def create_app(config: GatewayConfig) -> web.Application:
     ring = Ring(load_ring_file(config.ring_file))
     if config.write_quorum > ring.replicas:
-        raise ConfigError(f"write_quorum {config.write_quorum} exceeds the ring's {ring.replicas} replicas")
+        raise ConfigError(
+            f"write_quorum {config.write_quorum} exceeds the ring's {ring.replicas} replicas"
+        )
     registry = CollectorRegistry()
     app = web.Application(
         middlewares=[metrics_middleware(registry), error_middleware, auth_middleware(config)],
@@ -67,7 +69,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             connect_timeout=config.node_connect_timeout,
             io_timeout=config.node_io_timeout,
         )
-        health = NodeHealth(client, interval=config.health_interval, down_backoff=config.node_down_backoff)
+        health = NodeHealth(
+            client, interval=config.health_interval, down_backoff=config.node_down_backoff
+        )
         app[HEALTH] = health
         app[OBJECTS] = ObjectService(
             ring=app[RING],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.errors import Unauthorized
 from shardgate.config import GatewayConfig, hash_api_key
@@ -13,7 +14,7 @@ from shardgate.web import Handler
 PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics")
 
 
-def auth_middleware(config: GatewayConfig) -> web.Middleware:
+def auth_middleware(config: GatewayConfig) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(PUBLIC_PREFIXES):

@@ -66,7 +66,7 @@ class ObjectRecord:
 
 @dataclass(frozen=True)
 class Repair:
-    """A replica that should hold a version and may not: it missed the write, or a handoff holds it."""
+    """A replica that should hold a version and may not: it missed the write or a handoff has it."""
 
     bucket: str
     key: str
@@ -91,7 +91,9 @@ class Catalog(Protocol):
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
 
-    async def remove_object(self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()) -> bool:
+    async def remove_object(
+        self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()
+    ) -> bool:
         """Hide the object unless a version newer than the delete's is current."""
 
     async def pending_repairs(self, limit: int) -> list[Repair]: ...

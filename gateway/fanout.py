@@ -30,7 +30,7 @@ async def fan_out(
     targets: Sequence[T],
     op: Callable[[T], Awaitable[R]],
     need: int,
-    timeout: float | None,
+    timeout: float | None,  # noqa: ASYNC109 - the contract DESIGN.md names
 ) -> FanOutResult[T, R]:
     """Run op on every target concurrently; wait for all of them, at most `timeout` seconds.
 
@@ -43,7 +43,7 @@ async def fan_out(
         return result
     tasks = {asyncio.ensure_future(op(target)): target for target in targets}
     try:
-        done, pending = await asyncio.wait(tasks, timeout=timeout)
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
     except asyncio.CancelledError:
         for task in tasks:
             task.cancel()

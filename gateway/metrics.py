@@ -23,13 +23,17 @@ class GatewayMetrics:
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
         return cls(
             received_bytes=Counter(
-                "shardgate_gateway_received_bytes", "Object bytes received from clients.", registry=registry
+                "shardgate_gateway_received_bytes",
+                "Object bytes received from clients.",
+                registry=registry,
             ),
             sent_bytes=Counter(
                 "shardgate_gateway_sent_bytes", "Object bytes sent to clients.", registry=registry
             ),
             uploads_in_progress=Gauge(
-                "shardgate_gateway_uploads_in_progress", "Uploads streaming through now.", registry=registry
+                "shardgate_gateway_uploads_in_progress",
+                "Uploads streaming through now.",
+                registry=registry,
             ),
             replica_write_failures=Counter(
                 "shardgate_gateway_replica_write_failures",
@@ -59,6 +63,9 @@ class GatewayMetrics:
                 registry=registry,
             ),
             node_up=Gauge(
-                "shardgate_gateway_node_up", "1 if the node answers its health probe.", ["node"], registry=registry
+                "shardgate_gateway_node_up",
+                "1 if the node answers its health probe.",
+                ["node"],
+                registry=registry,
             ),
         )

@@ -6,7 +6,6 @@ reset at once) and NodeFailed (the node answered, or broke, mid-request).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +85,7 @@ class ReadStream:
         try:
             async for chunk in self._response.content.iter_chunked(size):
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise NodeFailed(self.node, f"read broke: {exc!r}") from exc
 
     def close(self) -> None:
@@ -95,16 +94,25 @@ class ReadStream:
 
 class NodeClient:
     def __init__(
-        self, session: aiohttp.ClientSession, secret: bytes, *, connect_timeout: float, io_timeout: float
+        self,
+        session: aiohttp.ClientSession,
+        secret: bytes,
+        *,
+        connect_timeout: float,
+        io_timeout: float,
     ) -> None:
         self._session = session
         self._secret = secret
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=io_timeout
         )
-        self._short = aiohttp.ClientTimeout(total=connect_timeout + io_timeout, connect=connect_timeout)
+        self._short = aiohttp.ClientTimeout(
+            total=connect_timeout + io_timeout, connect=connect_timeout
+        )
 
-    def _signed(self, method: str, path: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def _signed(
+        self, method: str, path: str, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         return {**sign_request(self._secret, method, path), **(extra or {})}
 
     async def _request(
@@ -116,12 +124,16 @@ class NodeClient:
             )
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise NodeUnavailable(node, f"cannot connect: {exc!r}") from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise NodeFailed(node, f"{method} broke: {exc!r}") from exc
 
     @staticmethod
     def _identity(addr: ObjectAddress, version: str) -> dict[str, str]:
-        return {BUCKET_HEADER: addr.bucket, KEY_HEADER: encode_key(addr.key), VERSION_HEADER: version}
+        return {
+            BUCKET_HEADER: addr.bucket,
+            KEY_HEADER: encode_key(addr.key),
+            VERSION_HEADER: version,
+        }
 
     async def put(
         self,
@@ -160,7 +172,9 @@ class NodeClient:
     async def delete(self, node: Node, addr: ObjectAddress, version: str) -> bool:
         """Write a tombstone; False when the node already holds something newer."""
         path = object_path(addr.partition, addr.obj_hash)
-        response = await self._request(node, "DELETE", path, self._identity(addr, version), timeout=self._short)
+        response = await self._request(
+            node, "DELETE", path, self._identity(addr, version), timeout=self._short
+        )
         async with response:
             payload = await self._json(node, response)
         if response.status not in (200, 409):
@@ -173,7 +187,9 @@ class NodeClient:
         async with response:
             payload = await self._json(node, response)
         if response.status != 200:
-            raise NodeFailed(node, f"discard answered {response.status}: {payload}", response.status)
+            raise NodeFailed(
+                node, f"discard answered {response.status}: {payload}", response.status
+            )
         return bool(payload["discarded"])
 
     async def status(self, node: Node) -> NodeStatus:
@@ -188,5 +204,7 @@ class NodeClient:
     async def _json(node: Node, response: aiohttp.ClientResponse) -> Any:
         try:
             return await response.json(content_type=None)
-        except (ValueError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise NodeFailed(node, f"unreadable answer ({response.status}): {exc!r}", response.status) from exc
+        except (TimeoutError, ValueError, aiohttp.ClientError) as exc:
+            raise NodeFailed(
+                node, f"unreadable answer ({response.status}): {exc!r}", response.status
+            ) from exc

@@ -51,7 +51,9 @@ class ObjectService:
 
     def address(self, bucket: str, key: str) -> ObjectAddress:
         obj_hash = object_hash(bucket, key)
-        return ObjectAddress(partition_of(obj_hash, self.ring.partition_power), obj_hash, bucket, key)
+        return ObjectAddress(
+            partition_of(obj_hash, self.ring.partition_power), obj_hash, bucket, key
+        )
 
     async def bucket(self, name: str) -> BucketRecord:
         record = await self._catalog.get_bucket(name)
@@ -89,7 +91,10 @@ class ObjectService:
         finally:
             self._metrics.uploads_in_progress.dec()
         repairs = [Repair(bucket, key, version, node_id, "missed") for node_id in outcome.missed]
-        repairs += [Repair(bucket, key, version, primary, f"handoff:{node}") for primary, node in outcome.handoffs]
+        repairs += [
+            Repair(bucket, key, version, primary, f"handoff:{node}")
+            for primary, node in outcome.handoffs
+        ]
         record = ObjectRecord(
             bucket=bucket,
             key=key,
@@ -121,7 +126,11 @@ class ObjectService:
         result = await fan_out(targets, tombstone, self._quorum, self._io_timeout)
         if not result.reached:
             self._metrics.quorum_failures.labels("delete").inc()
-            raise QuorumNotReached(f"only {len(result.ok)} replicas took the delete; {self._quorum} needed")
-        repairs = [Repair(bucket, key, version, node.id, "missed-delete") for node, _ in result.failed]
+            raise QuorumNotReached(
+                f"only {len(result.ok)} replicas took the delete; {self._quorum} needed"
+            )
+        repairs = [
+            Repair(bucket, key, version, node.id, "missed-delete") for node, _ in result.failed
+        ]
         await self._catalog.remove_object(bucket, key, version, repairs)
         self._metrics.repairs_queued.inc(len(repairs))

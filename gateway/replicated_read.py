@@ -12,7 +12,14 @@ from gateway.catalog import ObjectRecord
 from gateway.errors import InvalidRange, ServiceUnavailable
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
-from gateway.nodes import NodeClient, NodeError, NodeFailed, NodeUnavailable, ObjectAddress, ReadStream
+from gateway.nodes import (
+    NodeClient,
+    NodeError,
+    NodeFailed,
+    NodeUnavailable,
+    ObjectAddress,
+    ReadStream,
+)
 from ring import Node, Ring
 
 log = logging.getLogger(__name__)
@@ -23,7 +30,12 @@ class ObjectStream:
     """An open download: the first replica's status and headers, then the body with failover."""
 
     def __init__(
-        self, reader: ReplicatedReader, addr: ObjectAddress, record: ObjectRecord, first: ReadStream, rest: list[Node]
+        self,
+        reader: ReplicatedReader,
+        addr: ObjectAddress,
+        record: ObjectRecord,
+        first: ReadStream,
+        rest: list[Node],
     ) -> None:
         self._reader = reader
         self._addr = addr
@@ -49,10 +61,18 @@ class ObjectStream:
                         sent += len(chunk)
                         yield chunk
                     if sent < self.length:
-                        raise NodeFailed(self._current.node, f"body ended after {sent} of {self.length} bytes")
+                        raise NodeFailed(
+                            self._current.node, f"body ended after {sent} of {self.length} bytes"
+                        )
                     return
                 except NodeError as exc:
-                    log.warning("read of %s/%s broke at byte %d: %s", self._record.bucket, self._record.key, sent, exc)
+                    log.warning(
+                        "read of %s/%s broke at byte %d: %s",
+                        self._record.bucket,
+                        self._record.key,
+                        sent,
+                        exc,
+                    )
                     self._current.close()
                     self._current = await self._resume(self.start + sent)
         finally:
@@ -61,7 +81,9 @@ class ObjectStream:
     async def _resume(self, offset: int) -> ReadStream:
         last = self.start + self.length - 1
         headers = {"Range": f"bytes={offset}-{last}", "If-Match": self.etag}
-        stream = await self._reader.first_serving(self._addr, self._record, self._rest, headers, accept=(206,))
+        stream = await self._reader.first_serving(
+            self._addr, self._record, self._rest, headers, accept=(206,)
+        )
         if stream is None:
             raise NodeFailed(self._current.node, "no other replica can resume the download")
         return stream
@@ -74,7 +96,7 @@ class ReplicatedReader:
         self._metrics = metrics
 
     def candidates(self, ring: Ring, partition: int, record: ObjectRecord) -> list[Node]:
-        """The replicas the catalog names, then the partition's primaries; nodes believed up first."""
+        """The catalog's replicas, then the partition's primaries; nodes believed up first."""
         known = {node.id: node for node in ring.nodes}
         ordered: list[Node] = []
         for node_id in (*record.replicas, *(n.id for n in ring.primaries(partition))):
@@ -90,7 +112,9 @@ class ReplicatedReader:
         headers = {"Range": range_header} if range_header else {}
         first = await self.first_serving(addr, record, nodes, headers, accept=(200, 206))
         if first is None:
-            raise ServiceUnavailable(f"no replica of {record.bucket}/{record.key} could be read; try again")
+            raise ServiceUnavailable(
+                f"no replica of {record.bucket}/{record.key} could be read; try again"
+            )
         return ObjectStream(self, addr, record, first, nodes)
 
     async def first_serving(
@@ -105,13 +129,17 @@ class ReplicatedReader:
         while nodes:
             node = nodes.pop(0)
             try:
-                stream = await self._client.open_read(node, addr, min_version=record.version, headers=headers)
+                stream = await self._client.open_read(
+                    node, addr, min_version=record.version, headers=headers
+                )
             except NodeUnavailable as exc:
                 self._health.mark_down(node.id, str(exc))
                 self._metrics.read_failovers.inc()
                 continue
             except NodeError as exc:
-                log.warning("replica %s failed to open %s/%s: %s", node.id, record.bucket, record.key, exc)
+                log.warning(
+                    "replica %s failed to open %s/%s: %s", node.id, record.bucket, record.key, exc
+                )
                 self._metrics.read_failovers.inc()
                 continue
             if stream.status in accept:
@@ -122,6 +150,12 @@ class ReplicatedReader:
                     "the range is outside the object",
                     headers={"Content-Range": stream.headers.get("Content-Range", "")},
                 )
-            log.info("replica %s answered %d for %s/%s", node.id, stream.status, record.bucket, record.key)
+            log.info(
+                "replica %s answered %d for %s/%s",
+                node.id,
+                stream.status,
+                record.bucket,
+                record.key,
+            )
             self._metrics.read_failovers.inc()
         return None

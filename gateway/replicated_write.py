@@ -82,7 +82,11 @@ class _Slot:
         try:
             await asyncio.wait_for(self.feed.queue.put(chunk), stall_timeout)
         except TimeoutError:
-            log.warning("replica %s stalled for %.0fs; dropping it from this write", self.node.id, stall_timeout)
+            log.warning(
+                "replica %s stalled for %.0fs; dropping it from this write",
+                self.node.id,
+                stall_timeout,
+            )
             self.feed.close()
             if self.task is not None:
                 self.task.cancel()
@@ -104,7 +108,9 @@ class ReplicatedWriter:
         self._stall = stall_timeout
         self._depth = queue_depth
 
-    async def write(self, ring: Ring, req: WriteRequest, body: AsyncIterable[bytes], need: int) -> WriteOutcome:
+    async def write(
+        self, ring: Ring, req: WriteRequest, body: AsyncIterable[bytes], need: int
+    ) -> WriteOutcome:
         partition = req.addr.partition
         spares = [node for node in ring.handoffs(partition) if self._health.is_up(node.id)]
         slots: list[_Slot] = []
@@ -119,10 +125,12 @@ class ReplicatedWriter:
                 missed.append(primary.id)
         if len(slots) < need:
             self._metrics.quorum_failures.labels("put").inc()
-            raise QuorumNotReached(f"only {len(slots)} replica nodes are up; {need} must take the write")
+            raise QuorumNotReached(
+                f"only {len(slots)} replica nodes are up; {need} must take the write"
+            )
 
         async def stream(slot: _Slot) -> PutAck:
-            slot.task = asyncio.current_task()  # type: ignore[assignment]
+            slot.task = asyncio.current_task()
             return await self._stream(slot, req, spares)
 
         fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None))
@@ -139,21 +147,32 @@ class ReplicatedWriter:
             if ack.superseded or (ack.etag == etag and ack.size == total):
                 good.append((slot, ack))
             else:
-                log.error("replica %s stored md5 %s size %d; sent %s size %d", slot.node.id, ack.etag, ack.size, etag, total)
+                log.error(
+                    "replica %s stored md5 %s size %d; sent %s size %d",
+                    slot.node.id,
+                    ack.etag,
+                    ack.size,
+                    etag,
+                    total,
+                )
                 await self._discard([(slot, ack)], req)
         if len(good) < need:
             await self._discard(good, req)
             self._metrics.quorum_failures.labels("put").inc()
             if len(good) < len(result.ok):
                 raise ReplicaMismatch("replicas received different bytes; the write was withdrawn")
-            raise QuorumNotReached(f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed")
+            raise QuorumNotReached(
+                f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed"
+            )
         held = {slot.primary.id for slot, _ in good}
         return WriteOutcome(
             etag=etag,
             size=total,
             holders=tuple(slot.node.id for slot, _ in good),
             missed=(*missed, *(slot.primary.id for slot in slots if slot.primary.id not in held)),
-            handoffs=tuple((slot.primary.id, slot.node.id) for slot, _ in good if slot.node != slot.primary),
+            handoffs=tuple(
+                (slot.primary.id, slot.node.id) for slot, _ in good if slot.node != slot.primary
+            ),
         )
 
     async def _stream(self, slot: _Slot, req: WriteRequest, spares: list[Node]) -> PutAck:
@@ -193,7 +212,7 @@ class ReplicatedWriter:
             total += len(chunk)
             if total > max_size:
                 raise EntityTooLarge(f"object exceeds the {max_size}-byte limit")
-            # hashlib releases the GIL, so the md5 runs on another core while replicas take the chunk.
+            # hashlib releases the GIL: the md5 runs on another core while replicas take the chunk.
             hashing = loop.run_in_executor(None, md5.update, chunk)
             for slot in slots:
                 await slot.offer(chunk, self._stall)

@@ -106,14 +106,18 @@ class SqliteCatalog:
                 "ON CONFLICT (name) DO UPDATE SET policy = excluded.policy",
                 (bucket.name, bucket.created, json.dumps(policy)),
             )
-            row = db.execute("SELECT name, created, policy FROM buckets WHERE name = ?", (bucket.name,))
+            row = db.execute(
+                "SELECT name, created, policy FROM buckets WHERE name = ?", (bucket.name,)
+            )
             return _bucket(row.fetchone())
 
         return await self._run(upsert)
 
     async def get_bucket(self, name: str) -> BucketRecord | None:
         def select(db: sqlite3.Connection) -> BucketRecord | None:
-            row = db.execute("SELECT name, created, policy FROM buckets WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT name, created, policy FROM buckets WHERE name = ?", (name,)
+            ).fetchone()
             return _bucket(row) if row else None
 
         return await self._run(select)
@@ -148,10 +152,13 @@ class SqliteCatalog:
 
         return await self._run(select)
 
-    async def remove_object(self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()) -> bool:
+    async def remove_object(
+        self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()
+    ) -> bool:
         def remove(db: sqlite3.Connection) -> bool:
             gone = db.execute(
-                "DELETE FROM objects WHERE bucket = ? AND key = ? AND version < ?", (bucket, key, version)
+                "DELETE FROM objects WHERE bucket = ? AND key = ? AND version < ?",
+                (bucket, key, version),
             ).rowcount
             _add_repairs(db, repairs)
             return gone > 0
@@ -161,7 +168,8 @@ class SqliteCatalog:
     async def pending_repairs(self, limit: int) -> list[Repair]:
         def select(db: sqlite3.Connection) -> list[Repair]:
             rows = db.execute(
-                "SELECT bucket, key, version, node_id, reason FROM repairs ORDER BY id LIMIT ?", (limit,)
+                "SELECT bucket, key, version, node_id, reason FROM repairs ORDER BY id LIMIT ?",
+                (limit,),
             )
             return [Repair(*row) for row in rows]
 
@@ -171,7 +179,8 @@ class SqliteCatalog:
 def _add_repairs(db: sqlite3.Connection, repairs: Sequence[Repair]) -> None:
     now = time.time()
     db.executemany(
-        "INSERT INTO repairs (bucket, key, version, node_id, reason, created) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO repairs (bucket, key, version, node_id, reason, created) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         [(*astuple(repair), now) for repair in repairs],
     )
 

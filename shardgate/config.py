@@ -97,7 +97,7 @@ def _read_toml(path: Path | None) -> dict[str, Any]:
 
 
 def _secret(name: str, env: Mapping[str, str], files: Mapping[str, Any]) -> str | None:
-    """A secret from SHARDGATE_<NAME>, or from the file SHARDGATE_<NAME>_FILE or TOML `<name>_file` names."""
+    """A secret from SHARDGATE_<NAME>, or from the file named by <NAME>_FILE or `<name>_file`."""
     env_name = f"{ENV_PREFIX}{name.upper()}"
     if env.get(env_name):
         return env[env_name]
@@ -139,7 +139,9 @@ def _build(
         if f.name in values:
             kwargs[f.name] = _coerce(f"{section}.{f.name}", hints[f.name], values[f.name])
         elif f.default is dataclasses.MISSING:
-            raise ConfigError(f"{section}.{f.name} is required (TOML, {prefix}{f.name.upper()} or a flag)")
+            raise ConfigError(
+                f"{section}.{f.name} is required (TOML, {prefix}{f.name.upper()} or a flag)"
+            )
     return cls(**kwargs)
 
 
@@ -151,7 +153,9 @@ def load_node_config(
     secret = _secret("cluster_secret", env, files)
     if not secret:
         raise ConfigError("cluster secret missing: set SHARDGATE_CLUSTER_SECRET(_FILE)")
-    return _build(NodeConfig, "node", path, env, overrides or {}, {"cluster_secret": secret.encode()})
+    return _build(
+        NodeConfig, "node", path, env, overrides or {}, {"cluster_secret": secret.encode()}
+    )
 
 
 def load_gateway_config(
@@ -180,5 +184,5 @@ def load_gateway_config(
 
 
 def hash_api_key(key: str) -> str:
-    """API keys are stored and compared only as their sha256 (they are random, so no salt is needed)."""
+    """API keys are stored and compared only as sha256 (they are random, so no salt is needed)."""
     return hashlib.sha256(key.encode()).hexdigest()

@@ -1,4 +1,4 @@
-"""HMAC signatures on internal requests: sign `METHOD\\npath?query\\ntimestamp` with the cluster secret.
+"""HMAC signatures on internal requests: the cluster secret signs `METHOD\\npath?query\\nts`.
 
 Bodies are not signed so that they can stream; the path names the object's hash, and nodes
 check that the bucket and key they are told hash to it.

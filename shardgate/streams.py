@@ -1,4 +1,4 @@
-"""Reading request bodies in fixed-size chunks, so per-chunk work is paid per chunk, not per packet."""
+"""Reading request bodies in fixed-size chunks, so per-chunk work is paid per chunk, not packet."""
 
 from __future__ import annotations
 

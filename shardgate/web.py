@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from aiohttp.typedefs import Middleware
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 
 from shardgate.errors import ShardgateError
 
@@ -61,7 +68,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=500)
 
 
-def metrics_middleware(registry: CollectorRegistry) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def metrics_middleware(registry: CollectorRegistry) -> Middleware:
     """Count requests and time them by route template (never by raw path, to bound label sets)."""
     requests = Counter(
         "shardgate_http_requests",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from shardgate.config import NodeConfig
 from shardgate.internal_api import PREFIX
@@ -11,7 +12,7 @@ from shardgate.web import Handler
 from storage_node.errors import Unauthorized
 
 
-def signature_middleware(config: NodeConfig) -> web.Middleware:
+def signature_middleware(config: NodeConfig) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path.startswith(PREFIX):

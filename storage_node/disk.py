@@ -52,6 +52,11 @@ def _storage_errors(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+@_storage_errors
+def _open_new(path: Path) -> IO[bytes]:
+    return path.open("xb")
+
+
 class DiskWriter:
     """Streams one version into tmp/ while computing its md5 and size."""
 
@@ -184,7 +189,7 @@ class DiskStore:
                 os.fsync(fh.fileno())
 
     def make_dirs(self, target: Path) -> None:
-        """Create the object's directory, fsyncing each new directory's parent so it survives a crash."""
+        """Create the object's directory, fsyncing each new one's parent so it survives a crash."""
         missing: list[Path] = []
         walk = target
         while not walk.exists():
@@ -228,7 +233,7 @@ class DiskStore:
         path = self.tmp_path()
         loop = asyncio.get_running_loop()
         try:
-            fh = await loop.run_in_executor(None, _storage_errors(path.open), "xb")
+            fh = await loop.run_in_executor(None, _open_new, path)
         except BaseException:
             self.release_tmp(path)
             raise

@@ -25,7 +25,7 @@ class NotFound(NodeError):
 
 
 class Superseded(NodeError):
-    """A newer version (or tombstone) is already stored; last writer wins, so this one is dropped."""
+    """A newer version or tombstone is already stored; last writer wins, so this one is dropped."""
 
     status = 409
     code = "Superseded"

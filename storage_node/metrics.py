@@ -20,13 +20,17 @@ class NodeMetrics:
     def create(cls, registry: CollectorRegistry) -> NodeMetrics:
         return cls(
             bytes_received=Counter(
-                "shardgate_node_received_bytes", "Object bytes written to this node.", registry=registry
+                "shardgate_node_received_bytes",
+                "Object bytes written to this node.",
+                registry=registry,
             ),
             bytes_sent=Counter(
                 "shardgate_node_sent_bytes", "Object bytes served by this node.", registry=registry
             ),
             writes_in_progress=Gauge(
-                "shardgate_node_writes_in_progress", "Writes streaming into tmp/ now.", registry=registry
+                "shardgate_node_writes_in_progress",
+                "Writes streaming into tmp/ now.",
+                registry=registry,
             ),
             commits=Counter(
                 "shardgate_node_commits",
@@ -35,9 +39,13 @@ class NodeMetrics:
                 registry=registry,
             ),
             disk_free=Gauge(
-                "shardgate_node_disk_free_bytes", "Free bytes on the data directory's disk.", registry=registry
+                "shardgate_node_disk_free_bytes",
+                "Free bytes on the data directory's disk.",
+                registry=registry,
             ),
             disk_total=Gauge(
-                "shardgate_node_disk_total_bytes", "Size of the data directory's disk.", registry=registry
+                "shardgate_node_disk_total_bytes",
+                "Size of the data directory's disk.",
+                registry=registry,
             ),
         )

@@ -1,4 +1,4 @@
-"""Object resource on a node: stream a version in, serve it with sendfile, tombstone or discard it."""
+"""Object resource on a node: stream a version in, serve it by sendfile, tombstone or discard it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import time
 from typing import Any
 
 from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.web_request import BaseRequest
 from multidict import CIMultiDict
 
 from ring import object_hash
@@ -22,7 +24,13 @@ from shardgate.internal_api import (
 )
 from shardgate.streams import sized_chunks
 from shardgate.versions import is_version, version_to_timestamp
-from storage_node.errors import BadRequest, NotFound, PreconditionFailed, RangeNotSatisfiable, Superseded
+from storage_node.errors import (
+    BadRequest,
+    NotFound,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    Superseded,
+)
 from storage_node.keys import CONFIG, METRICS, STORE
 from storage_node.records import NewVersion, ObjectMeta
 from storage_node.store import LocalFiles
@@ -43,6 +51,13 @@ class StoredFileResponse(web.FileResponse):
     def __init__(self, path: Any, meta: ObjectMeta, headers: CIMultiDict[str]) -> None:
         super().__init__(path, headers=headers)
         self.meta = meta
+
+    async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
+        # The handler prepares it against a request stripped of conditionals; aiohttp then
+        # prepares every returned response again, which FileResponse would redo from scratch.
+        if self.prepared:
+            return self._payload_writer
+        return await super().prepare(request)
 
 
 async def stamp_validators(request: web.Request, response: web.StreamResponse) -> None:
@@ -148,7 +163,7 @@ def _wants_range(request: web.Request, meta: ObjectMeta) -> bool:
 
 def _byte_range(request: web.Request, size: int) -> tuple[int, int]:
     """[start, end) of the requested Range, clipped to the object."""
-    unsatisfiable = {hdrs.CONTENT_RANGE: f"bytes */{size}"}
+    unsatisfiable = {"Content-Range": f"bytes */{size}"}
     try:
         rng = request.http_range
     except ValueError:
@@ -175,11 +190,14 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     if isinstance(store, LocalFiles) and meta.size > 0:
         # Conditionals were answered above against the md5; aiohttp would redo them on mtime.
         dropped = _CONDITIONAL if _wants_range(request, meta) else (*_CONDITIONAL, hdrs.RANGE)
-        plain = request.clone(headers={k: v for k, v in request.headers.items() if k not in dropped})
-        response = StoredFileResponse(store.data_path(partition, obj_hash, meta.version), meta, headers)
-        await response.prepare(plain)
-        metrics.bytes_sent.inc(response.content_length or 0)
-        return response
+        plain = request.clone(
+            headers={k: v for k, v in request.headers.items() if k not in dropped}
+        )
+        path = store.data_path(partition, obj_hash, meta.version)
+        file_response = StoredFileResponse(path, meta, headers)
+        await file_response.prepare(plain)
+        metrics.bytes_sent.inc(file_response.content_length or 0)
+        return file_response
     partial = _wants_range(request, meta)
     span = _byte_range(request, meta.size) if partial else (0, meta.size)
     response = web.StreamResponse(status=206 if partial else 200, headers=headers)

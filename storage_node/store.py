@@ -46,7 +46,9 @@ class Store(Protocol):
     ) -> AsyncIterator[bytes]:
         """Bytes [start, end) of the committed version `meta`."""
 
-    async def write_tombstone(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta: ...
+    async def write_tombstone(
+        self, partition: int, obj_hash: str, meta: ObjectMeta
+    ) -> ObjectMeta: ...
 
     async def discard(self, partition: int, obj_hash: str, version: str) -> bool:
         """Remove exactly this committed version (a write that missed its quorum)."""

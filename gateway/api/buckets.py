@@ -33,8 +33,12 @@ async def _policy(request: web.Request) -> dict[str, Any]:
     for name, value in body.items():
         expected = _POLICY_TYPES.get(name)
         if expected is None:
-            raise InvalidArgument(f"unknown bucket setting {name!r}; known: {sorted(_POLICY_TYPES)}")
-        if not isinstance(value, expected) or isinstance(value, bool) and expected == (int, type(None)):
+            raise InvalidArgument(
+                f"unknown bucket setting {name!r}; known: {sorted(_POLICY_TYPES)}"
+            )
+        if not isinstance(value, expected) or (
+            isinstance(value, bool) and expected == (int, type(None))
+        ):
             raise InvalidArgument(f"bucket setting {name!r} has the wrong type")
     return body
 
@@ -47,8 +51,12 @@ async def put_bucket(request: web.Request) -> web.Response:
     record = BucketRecord(
         name=name,
         created=existing.created if existing else time.time(),
-        max_object_size=policy.get("max_object_size", existing.max_object_size if existing else None),
-        allowed_types=tuple(policy.get("allowed_types", existing.allowed_types if existing else ())),
+        max_object_size=policy.get(
+            "max_object_size", existing.max_object_size if existing else None
+        ),
+        allowed_types=tuple(
+            policy.get("allowed_types", existing.allowed_types if existing else ())
+        ),
         public_read=policy.get("public_read", existing.public_read if existing else False),
         cors_origins=tuple(policy.get("cors_origins", existing.cors_origins if existing else ())),
         mirror=policy.get("mirror", existing.mirror if existing else False),

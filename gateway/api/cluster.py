@@ -28,6 +28,10 @@ async def get_cluster(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "nodes": nodes,
-            "ring": {"epoch": ring.epoch, "partitions": 2**ring.partition_power, "replicas": ring.replicas},
+            "ring": {
+                "epoch": ring.epoch,
+                "partitions": 2**ring.partition_power,
+                "replicas": ring.replicas,
+            },
         }
     )

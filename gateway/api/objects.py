@@ -12,7 +12,13 @@ from gateway.errors import MissingContentLength, PreconditionFailed
 from gateway.keys import CONFIG, METRICS, OBJECTS
 from gateway.names import check_bucket, check_key
 from gateway.nodes import NodeError
-from shardgate.internal_api import META_PREFIX, PUBLIC_META_PREFIX, VERSION_HEADER, meta_from_headers, meta_headers
+from shardgate.internal_api import (
+    META_PREFIX,
+    PUBLIC_META_PREFIX,
+    VERSION_HEADER,
+    meta_from_headers,
+    meta_headers,
+)
 from shardgate.streams import sized_chunks
 
 log = logging.getLogger(__name__)
@@ -27,7 +33,9 @@ def _record_headers(record: ObjectRecord) -> dict[str, str]:
     headers = {
         hdrs.CONTENT_TYPE: record.content_type,
         hdrs.ETAG: f'"{record.etag}"',
-        hdrs.LAST_MODIFIED: time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(record.modified)),
+        hdrs.LAST_MODIFIED: time.strftime(
+            "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(record.modified)
+        ),
         hdrs.ACCEPT_RANGES: "bytes",
         VERSION_HEADER: record.version,
     }
@@ -41,7 +49,9 @@ def _not_modified(request: web.Request, record: ObjectRecord) -> bool:
     if if_match is not None and not any(tag.value in ("*", record.etag) for tag in if_match):
         raise PreconditionFailed("If-Match does not match the object's ETag")
     if_none_match = request.if_none_match
-    return if_none_match is not None and any(tag.value in ("*", record.etag) for tag in if_none_match)
+    return if_none_match is not None and any(
+        tag.value in ("*", record.etag) for tag in if_none_match
+    )
 
 
 async def put_object(request: web.Request) -> web.Response:
@@ -72,7 +82,9 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         return web.Response(headers=headers)
     stream = await objects.open(record, request.headers.get(hdrs.RANGE))
     response = web.StreamResponse(status=stream.status)
-    response.headers.update({name: stream.headers[name] for name in _RELAYED if name in stream.headers})
+    response.headers.update(
+        {name: stream.headers[name] for name in _RELAYED if name in stream.headers}
+    )
     response.headers[hdrs.ACCEPT_RANGES] = "bytes"
     response.headers.update(
         meta_headers(meta_from_headers(stream.headers, META_PREFIX), PUBLIC_META_PREFIX)

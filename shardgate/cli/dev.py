@@ -29,7 +29,9 @@ def _secret_file(path: Path) -> str:
 class DevCluster:
     """Nodes n1..nN on free ports, a ring file naming them, and a gateway on `port`."""
 
-    def __init__(self, data: Path, *, port: int = 0, nodes: int = 3, replicas: int = 3, quiet: bool = False) -> None:
+    def __init__(
+        self, data: Path, *, port: int = 0, nodes: int = 3, replicas: int = 3, quiet: bool = False
+    ) -> None:
         self.data = data.resolve()
         self.port = port
         self.node_ids = [f"n{i}" for i in range(1, nodes + 1)]
@@ -56,7 +58,9 @@ class DevCluster:
                 self.start_node(node_id, port=0)
             self._write_ring()
             self.start_gateway()
-            (self.data / "dev.env").write_text(f"SHARDGATE_URL={self.url}\nSHARDGATE_API_KEY={self.api_key}\n")
+            (self.data / "dev.env").write_text(
+                f"SHARDGATE_URL={self.url}\nSHARDGATE_API_KEY={self.api_key}\n"
+            )
         except BaseException:
             self.stop()
             raise
@@ -65,7 +69,17 @@ class DevCluster:
         """Start (or restart, on its old port unless told otherwise) one node."""
         if port is None:
             port = self.nodes[node_id].port
-        args = ["node", "--id", node_id, "--data", str(self.data / node_id), "--host", HOST, "--port", str(port)]
+        args = [
+            "node",
+            "--id",
+            node_id,
+            "--data",
+            str(self.data / node_id),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ]
         service = spawn(node_id, args, self.env)
         self.nodes[node_id] = service
         return service
@@ -82,7 +96,10 @@ class DevCluster:
     def _write_ring(self) -> None:
         epoch = load_ring_file(self.ring_path).epoch + 1 if self.ring_path.exists() else 1
         nodes = tuple(Node(id=node_id, url=self.nodes[node_id].url) for node_id in self.node_ids)
-        save_ring_file(self.ring_path, RingSpec(epoch=epoch, partition_power=12, replicas=self.replicas, nodes=nodes))
+        save_ring_file(
+            self.ring_path,
+            RingSpec(epoch=epoch, partition_power=12, replicas=self.replicas, nodes=nodes),
+        )
 
     def stop(self) -> None:
         if self.gateway is not None:
@@ -118,7 +135,10 @@ def _dev(args: argparse.Namespace) -> int:
         while not stop.wait(1.0):
             for service in [cluster.gateway, *cluster.nodes.values()]:
                 if service is not None and not service.alive():
-                    print(f"{service.name} exited with {service.process.returncode}; stopping", flush=True)
+                    print(
+                        f"{service.name} exited with {service.process.returncode}; stopping",
+                        flush=True,
+                    )
                     stop.set()
     finally:
         cluster.stop()

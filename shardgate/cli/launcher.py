@@ -55,7 +55,9 @@ class Service:
         self.process.wait()
 
 
-def spawn(name: str, args: list[str], env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Service:
+def spawn(
+    name: str, args: list[str], env: Mapping[str, str] | None = None, timeout: float = 30.0
+) -> Service:
     """Run `python -m shardgate ARGS` and wait for it to print where it listens."""
     process = subprocess.Popen(
         [sys.executable, "-m", "shardgate", *args],
@@ -63,7 +65,7 @@ def spawn(name: str, args: list[str], env: Mapping[str, str] | None = None, time
         text=True,
         env={**os.environ, **(env or {})},
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads hold locks the child needs
+        preexec_fn=_die_with_parent,
     )
     assert process.stdout is not None
     selector = selectors.DefaultSelector()

@@ -1,0 +1,29 @@
+# One command to start a local cluster, one to test; both build the virtualenv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint test-fast clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/shardgate dev --data ./data --port 8080
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -m "not slow" tests/unit tests/functional
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
