@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from shardgate.versions import version_to_timestamp
 
@@ -45,6 +45,7 @@ class ObjectRecord:
     content_type: str
     replicas: tuple[str, ...]
     user_meta: Mapping[str, str] = field(default_factory=dict)
+    sha256: str | None = None
 
     @property
     def modified(self) -> float:
@@ -60,8 +61,35 @@ class ObjectRecord:
             "version": self.version,
             "replicas": list(self.replicas),
             "metadata": dict(self.user_meta),
+            "sha256": self.sha256,
             "mirror": {"state": "off", "url": None},
         }
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as stored: only the sha256 of the secret is kept."""
+
+    id: str
+    name: str
+    sha256: str
+    rights: tuple[str, ...]
+    buckets: tuple[str, ...] | None
+    created: float
+    revoked: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "rights": list(self.rights),
+            "buckets": None if self.buckets is None else list(self.buckets),
+            "created": self.created,
+            "revoked": self.revoked,
+        }
+
+
+BucketDeletion = Literal["deleted", "missing", "not_empty"]
 
 
 @dataclass(frozen=True)
@@ -86,10 +114,31 @@ class Catalog(Protocol):
 
     async def get_bucket(self, name: str) -> BucketRecord | None: ...
 
-    async def commit_object(self, record: ObjectRecord, repairs: Sequence[Repair] = ()) -> bool:
-        """Make `record` visible unless a newer version is; True if it became current."""
+    async def list_buckets(self) -> list[BucketRecord]: ...
+
+    async def delete_bucket(self, name: str) -> BucketDeletion:
+        """Delete the bucket only if it holds no object (checked in the same transaction)."""
+
+    async def commit_object(
+        self, record: ObjectRecord, repairs: Sequence[Repair] = (), *, create_only: bool = False
+    ) -> bool:
+        """Make `record` visible unless a newer version is (or, create_only, any version is);
+        True if it became current."""
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
+
+    async def list_objects(
+        self, bucket: str, *, prefix: str, after: str, limit: int
+    ) -> list[ObjectRecord]:
+        """Objects with keys starting with `prefix` and sorting after `after`, in key order."""
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    async def find_api_key(self, sha256: str) -> ApiKeyRecord | None: ...
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    async def revoke_api_key(self, key_id: str, when: float) -> bool: ...
 
     async def remove_object(
         self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()

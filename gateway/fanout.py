@@ -55,6 +55,9 @@ async def fan_out(
     for task, target in tasks.items():
         if task in pending:
             result.failed.append((target, TimeoutError(f"no answer within {timeout}s")))
+        elif task.cancelled():
+            # Cancelled by someone other than our caller (a stalled stream is cut this way).
+            result.failed.append((target, asyncio.CancelledError("cancelled")))
         elif (exc := task.exception()) is not None:
             result.failed.append((target, exc))
         else:

@@ -23,7 +23,10 @@ def check_bucket(name: str) -> str:
 
 def check_key(key: str) -> str:
     """1..1024 UTF-8 bytes, no control characters, no empty, '.' or '..' segments."""
-    size = len(key.encode("utf-8", errors="surrogatepass"))
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidKey("key must be valid UTF-8") from None
     if not 1 <= size <= MAX_KEY_BYTES:
         raise InvalidKey(f"key must be 1 to {MAX_KEY_BYTES} bytes of UTF-8, got {size}")
     if _CONTROL.search(key):

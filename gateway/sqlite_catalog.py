@@ -12,7 +12,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.catalog import BucketRecord, ObjectRecord, Repair
+from gateway.catalog import ApiKeyRecord, BucketDeletion, BucketRecord, ObjectRecord, Repair
 
 T = TypeVar("T")
 
@@ -31,7 +31,18 @@ CREATE TABLE IF NOT EXISTS objects (
     content_type TEXT NOT NULL,
     replicas TEXT NOT NULL,
     user_meta TEXT NOT NULL,
+    sha256 TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    rights TEXT NOT NULL,
+    buckets TEXT,
+    created REAL NOT NULL,
+    revoked REAL
 );
 CREATE TABLE IF NOT EXISTS repairs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,14 +56,19 @@ CREATE TABLE IF NOT EXISTS repairs (
 """
 
 _UPSERT = """
-INSERT INTO objects (bucket, key, version, size, etag, content_type, replicas, user_meta)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO objects (bucket, key, version, size, etag, content_type, replicas, user_meta, sha256)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key) DO UPDATE SET
     version = excluded.version, size = excluded.size, etag = excluded.etag,
     content_type = excluded.content_type, replicas = excluded.replicas,
-    user_meta = excluded.user_meta
+    user_meta = excluded.user_meta, sha256 = excluded.sha256, deleted = 0
 WHERE excluded.version > objects.version
 """
+# A deleted object keeps its row (deleted = 1, version = the delete's) so that an older write
+# finishing late cannot bring it back; create-only writes may replace only such a row.
+_CREATE = _UPSERT + " AND objects.deleted = 1"
+_OBJECT_COLUMNS = "bucket, key, version, size, etag, content_type, replicas, user_meta, sha256"
+_KEY_COLUMNS = "id, name, sha256, rights, buckets, created, revoked"
 
 
 class SqliteCatalog:
@@ -122,7 +138,29 @@ class SqliteCatalog:
 
         return await self._run(select)
 
-    async def commit_object(self, record: ObjectRecord, repairs: Sequence[Repair] = ()) -> bool:
+    async def list_buckets(self) -> list[BucketRecord]:
+        def select(db: sqlite3.Connection) -> list[BucketRecord]:
+            rows = db.execute("SELECT name, created, policy FROM buckets ORDER BY name")
+            return [_bucket(row) for row in rows]
+
+        return await self._run(select)
+
+    async def delete_bucket(self, name: str) -> BucketDeletion:
+        def delete(db: sqlite3.Connection) -> BucketDeletion:
+            if db.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
+                return "missing"
+            live = "SELECT 1 FROM objects WHERE bucket = ? AND deleted = 0 LIMIT 1"
+            if db.execute(live, (name,)).fetchone():
+                return "not_empty"
+            db.execute("DELETE FROM objects WHERE bucket = ?", (name,))
+            db.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            return "deleted"
+
+        return await self._run(delete)
+
+    async def commit_object(
+        self, record: ObjectRecord, repairs: Sequence[Repair] = (), *, create_only: bool = False
+    ) -> bool:
         values = (
             record.bucket,
             record.key,
@@ -132,10 +170,11 @@ class SqliteCatalog:
             record.content_type,
             json.dumps(list(record.replicas)),
             json.dumps(dict(record.user_meta)),
+            record.sha256,
         )
 
         def commit(db: sqlite3.Connection) -> bool:
-            changed = db.execute(_UPSERT, values).rowcount > 0
+            changed = db.execute(_CREATE if create_only else _UPSERT, values).rowcount > 0
             _add_repairs(db, repairs)
             return changed
 
@@ -143,22 +182,80 @@ class SqliteCatalog:
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         def select(db: sqlite3.Connection) -> ObjectRecord | None:
-            row = db.execute(
-                "SELECT bucket, key, version, size, etag, content_type, replicas, user_meta "
-                "FROM objects WHERE bucket = ? AND key = ?",
-                (bucket, key),
-            ).fetchone()
+            query = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
+            row = db.execute(query + " AND deleted = 0", (bucket, key)).fetchone()
             return _object(row) if row else None
 
         return await self._run(select)
+
+    async def list_objects(
+        self, bucket: str, *, prefix: str, after: str, limit: int
+    ) -> list[ObjectRecord]:
+        # Keyset paging on the primary key: each page is one index range scan, and keys written
+        # between pages land in later pages or not at all, never twice.
+        query = (
+            f"SELECT {_OBJECT_COLUMNS} FROM objects "  # noqa: S608
+            "WHERE bucket = ? AND key > ? AND key >= ? AND substr(key, 1, ?) = ? AND deleted = 0 "
+            "ORDER BY key LIMIT ?"
+        )
+
+        def select(db: sqlite3.Connection) -> list[ObjectRecord]:
+            rows = db.execute(query, (bucket, after, prefix, len(prefix), prefix, limit))
+            return [_object(row) for row in rows]
+
+        return await self._run(select)
+
+    async def add_api_key(self, record: ApiKeyRecord) -> None:
+        values = (
+            record.id,
+            record.name,
+            record.sha256,
+            json.dumps(list(record.rights)),
+            None if record.buckets is None else json.dumps(list(record.buckets)),
+            record.created,
+            record.revoked,
+        )
+        await self._run(
+            lambda db: db.execute(
+                f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                values,
+            )
+        )
+
+    async def find_api_key(self, sha256: str) -> ApiKeyRecord | None:
+        def select(db: sqlite3.Connection) -> ApiKeyRecord | None:
+            row = db.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE sha256 = ?",  # noqa: S608
+                (sha256,),
+            ).fetchone()
+            return _api_key(row) if row else None
+
+        return await self._run(select)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        def select(db: sqlite3.Connection) -> list[ApiKeyRecord]:
+            rows = db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created")  # noqa: S608
+            return [_api_key(row) for row in rows]
+
+        return await self._run(select)
+
+    async def revoke_api_key(self, key_id: str, when: float) -> bool:
+        def revoke(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE api_keys SET revoked = ? WHERE id = ? AND revoked IS NULL", (when, key_id)
+            )
+            return cursor.rowcount > 0
+
+        return await self._run(revoke)
 
     async def remove_object(
         self, bucket: str, key: str, version: str, repairs: Sequence[Repair] = ()
     ) -> bool:
         def remove(db: sqlite3.Connection) -> bool:
             gone = db.execute(
-                "DELETE FROM objects WHERE bucket = ? AND key = ? AND version < ?",
-                (bucket, key, version),
+                "UPDATE objects SET deleted = 1, version = ? "
+                "WHERE bucket = ? AND key = ? AND version < ? AND deleted = 0",
+                (version, bucket, key, version),
             ).rowcount
             _add_repairs(db, repairs)
             return gone > 0
@@ -199,8 +296,21 @@ def _bucket(row: tuple[str, float, str]) -> BucketRecord:
     )
 
 
-def _object(row: tuple[str, str, str, int, str, str, str, str]) -> ObjectRecord:
-    bucket, key, version, size, etag, content_type, replicas, user_meta = row
+def _api_key(row: tuple[str, str, str, str, str | None, float, float | None]) -> ApiKeyRecord:
+    key_id, name, sha256, rights, buckets, created, revoked = row
+    return ApiKeyRecord(
+        id=key_id,
+        name=name,
+        sha256=sha256,
+        rights=tuple(json.loads(rights)),
+        buckets=None if buckets is None else tuple(json.loads(buckets)),
+        created=created,
+        revoked=revoked,
+    )
+
+
+def _object(row: tuple[str, str, str, int, str, str, str, str, str | None]) -> ObjectRecord:
+    bucket, key, version, size, etag, content_type, replicas, user_meta, sha256 = row
     return ObjectRecord(
         bucket=bucket,
         key=key,
@@ -210,4 +320,5 @@ def _object(row: tuple[str, str, str, int, str, str, str, str]) -> ObjectRecord:
         content_type=content_type,
         replicas=tuple(json.loads(replicas)),
         user_meta=json.loads(user_meta),
+        sha256=sha256,
     )

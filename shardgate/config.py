@@ -35,6 +35,7 @@ class NodeConfig:
     chunk_size: int = 256 * KiB
     fsync: bool = True
     signature_max_skew: float = 300.0
+    body_idle_timeout: float = 60.0
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -56,6 +57,14 @@ class GatewayConfig:
     node_io_timeout: float = 30.0
     health_interval: float = 1.0
     node_down_backoff: float = 5.0
+    body_idle_timeout: float = 30.0
+    upload_limit: int = 64
+    download_limit: int = 256
+    other_limit: int = 256
+    key_upload_limit: int = 32
+    key_download_limit: int = 128
+    key_other_limit: int = 128
+    api_key_cache_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -79,6 +88,10 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
             return text in {"1", "true", "yes", "on"}
         if kind is Path:
             return Path(raw)
+        if kind in (int, float) and (
+            isinstance(raw, bool) or (kind is int and isinstance(raw, float))
+        ):
+            raise ValueError(raw)
         return kind(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
@@ -92,7 +105,7 @@ def _read_toml(path: Path | None) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
 
 
@@ -121,7 +134,8 @@ def _build(
     document = _read_toml(path)
     values: dict[str, Any] = dict(document.get(section, {}))
     hints = get_type_hints(cls)
-    unknown = set(values) - set(hints) - {f"{s}_file" for s in ("cluster_secret", "admin_key")}
+    secret_files = {"cluster_secret_file"} | ({"admin_key_file"} if section == "gateway" else set())
+    unknown = set(values) - set(hints) - secret_files
     if unknown:
         raise ConfigError(f"[{section}]: unknown settings {sorted(unknown)}")
     prefix = f"{ENV_PREFIX}{section.upper()}_"
@@ -149,7 +163,8 @@ def load_node_config(
     path: Path | None, env: Mapping[str, str], overrides: Mapping[str, Any] | None = None
 ) -> NodeConfig:
     """Load and validate a node's config."""
-    files = _read_toml(path).get("cluster", {})
+    document = _read_toml(path)
+    files = {**document.get("cluster", {}), **document.get("node", {})}
     secret = _secret("cluster_secret", env, files)
     if not secret:
         raise ConfigError("cluster secret missing: set SHARDGATE_CLUSTER_SECRET(_FILE)")

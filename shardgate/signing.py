@@ -57,5 +57,5 @@ def verify_request(
     if abs(current - signed_at) > max_skew:
         raise SignatureError("signature timestamp outside the allowed clock skew")
     expected = _digest(secret, method, path_qs, timestamp)
-    if not hmac.compare_digest(expected, signature):
+    if not signature.isascii() or not hmac.compare_digest(expected, signature):
         raise SignatureError("signature does not match")

@@ -24,7 +24,7 @@ def format_version(ns: int) -> str:
 
 
 def is_version(text: str) -> bool:
-    return len(text) == VERSION_DIGITS and text.isdigit()
+    return len(text) == VERSION_DIGITS and text.isascii() and text.isdigit()
 
 
 def version_to_timestamp(version: str) -> float:

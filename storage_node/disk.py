@@ -126,6 +126,7 @@ class DiskWriter:
                 _fsync_dir(target)
         finally:
             meta_tmp.unlink(missing_ok=True)
+            store.release_tmp(meta_tmp)
             store.release_tmp(self._path)
         store.drop_older(target, meta.version)
         return meta

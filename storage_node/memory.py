@@ -65,8 +65,9 @@ class MemoryStore:
         self, partition: int, obj_hash: str, meta: ObjectMeta, start: int, end: int
     ) -> AsyncIterator[bytes]:
         stored, body = self.objects[(partition, obj_hash)]
-        if stored.version == meta.version:
-            yield body[start:end]
+        if stored.version != meta.version:
+            raise FileNotFoundError(f"version {meta.version} was replaced")
+        yield body[start:end]
 
     async def write_tombstone(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
         current = self.objects.get((partition, obj_hash))

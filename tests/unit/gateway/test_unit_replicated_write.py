@@ -1,0 +1,270 @@
+"""gateway.replicated_write.ReplicatedWriter against fake node clients: no server, no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tracemalloc
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import Any, cast
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from gateway.errors import EntityTooLarge, QuorumNotReached
+from gateway.metrics import GatewayMetrics
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress, PutAck
+from gateway.replicated_write import ReplicatedWriter, WriteOutcome, WriteRequest
+from ring import Node, Ring, RingSpec
+from shardgate.versions import format_version
+
+KiB, MiB = 1024, 1024 * 1024
+PART = 0
+RING = Ring(
+    RingSpec(
+        epoch=1,
+        partition_power=4,
+        replicas=3,
+        nodes=tuple(Node(f"n{i}", f"http://127.0.0.1:{9000 + i}") for i in range(1, 6)),
+    )
+)
+PRIMARIES = [n.id for n in RING.primaries(PART)]
+HANDOFFS = [n.id for n in RING.handoffs(PART)]
+VERSION = format_version(1_700_000_000_000_000_000)
+
+
+class FakeClient:
+    """Consumes bodies like a node would; `modes` makes chosen nodes misbehave."""
+
+    def __init__(self, modes: Mapping[str, str] | None = None, *, keep: bool = True) -> None:
+        self.modes = dict(modes or {})
+        self.keep = keep
+        self.received: dict[str, bytes] = {}
+        self.committed: list[str] = []
+        self.discarded: list[str] = []
+        self.calls: list[dict[str, Any]] = []
+
+    async def put(
+        self,
+        node: Node,
+        addr: ObjectAddress,
+        version: str,
+        body: AsyncIterable[bytes],
+        *,
+        size: int | None,
+        content_type: str,
+        user_meta: Mapping[str, str],
+    ) -> PutAck:
+        mode = self.modes.get(node.id, "ok")
+        self.calls.append({"node": node.id, "size": size, "type": content_type, "meta": user_meta})
+        if mode == "unavailable":
+            raise NodeUnavailable(node, "connection refused")
+        if mode == "stall":
+            await asyncio.Event().wait()
+        md5, total, kept, chunks = hashlib.md5(usedforsecurity=False), 0, bytearray(), 0
+        async for chunk in body:
+            chunks += 1
+            if mode == "fail_mid" and chunks == 2:
+                raise NodeFailed(node, "connection reset mid-body")
+            md5.update(chunk)
+            total += len(chunk)
+            if self.keep:
+                kept += chunk
+        if mode == "fail_end":
+            raise NodeFailed(node, "answered 500 at commit")
+        self.received[node.id] = bytes(kept)
+        self.committed.append(node.id)
+        etag = "0" * 32 if mode == "bad_etag" else md5.hexdigest()
+        return PutAck(node.id, etag=etag, size=total)
+
+    async def discard(self, node: Node, addr: ObjectAddress, version: str) -> bool:
+        self.discarded.append(node.id)
+        return True
+
+    def visible(self) -> set[str]:
+        return set(self.committed) - set(self.discarded)
+
+
+class FakeHealth:
+    def __init__(self, down: set[str] | None = None) -> None:
+        self.down = set(down or ())
+        self.marked: list[str] = []
+
+    def is_up(self, node_id: str) -> bool:
+        return node_id not in self.down
+
+    def mark_down(self, node_id: str, reason: str) -> None:
+        self.down.add(node_id)
+        self.marked.append(node_id)
+
+
+def make_writer(
+    client: FakeClient, health: FakeHealth | None = None, *, stall: float = 10.0
+) -> tuple[ReplicatedWriter, CollectorRegistry]:
+    registry = CollectorRegistry()
+    writer = ReplicatedWriter(
+        cast(NodeClient, client),
+        cast(NodeHealth, health or FakeHealth()),
+        GatewayMetrics.create(registry),
+        stall_timeout=stall,
+    )
+    return writer, registry
+
+
+def request(max_size: int = 1 << 40, size: int | None = None) -> WriteRequest:
+    addr = ObjectAddress(PART, "0" * 32, "bkt", "photos/cat.jpg")
+    return WriteRequest(addr, VERSION, "image/jpeg", {"owner": "ann"}, size, max_size)
+
+
+async def chunked(data: bytes, chunk: int = 4 * KiB) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), chunk):
+        yield data[i : i + chunk]
+
+
+def body_of(n: int) -> bytes:
+    return bytes(i % 251 for i in range(n))
+
+
+async def write(
+    writer: ReplicatedWriter, data: bytes, *, need: int = 2, **req: Any
+) -> WriteOutcome:
+    return await writer.write(RING, request(**req), chunked(data), need)
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+async def test_all_replicas_get_identical_bytes() -> None:
+    client = FakeClient()
+    data = body_of(100 * KiB + 7)
+    outcome = await write(make_writer(client)[0], data, size=len(data))
+    assert (outcome.etag, outcome.size) == (md5(data), len(data))
+    assert sorted(outcome.holders) == sorted(PRIMARIES)
+    assert outcome.missed == () and outcome.handoffs == ()
+    assert {n: client.received[n] for n in PRIMARIES} == dict.fromkeys(PRIMARIES, data)
+    assert all(c["size"] == len(data) and c["type"] == "image/jpeg" for c in client.calls)
+    assert all(dict(c["meta"]) == {"owner": "ann"} for c in client.calls)
+
+
+async def test_down_primary_is_replaced_by_a_handoff() -> None:
+    client, health = FakeClient(), FakeHealth({PRIMARIES[1]})
+    writer, registry = make_writer(client, health)
+    data = body_of(20 * KiB)
+    outcome = await write(writer, data)
+    assert outcome.handoffs == ((PRIMARIES[1], HANDOFFS[0]),)
+    assert outcome.missed == ()
+    assert sorted(outcome.holders) == sorted([PRIMARIES[0], PRIMARIES[2], HANDOFFS[0]])
+    assert PRIMARIES[1] not in {c["node"] for c in client.calls}
+    assert client.received[HANDOFFS[0]] == data
+    assert registry.get_sample_value("shardgate_gateway_handoff_writes_total") == 1
+
+
+async def test_unavailable_primary_before_first_chunk_goes_to_a_handoff() -> None:
+    client, health = FakeClient({PRIMARIES[0]: "unavailable"}), FakeHealth()
+    data = body_of(50 * KiB)
+    outcome = await write(make_writer(client, health)[0], data)
+    assert outcome.handoffs == ((PRIMARIES[0], HANDOFFS[0]),)
+    assert outcome.missed == ()
+    assert len(outcome.holders) == 3 and PRIMARIES[0] not in outcome.holders
+    assert health.marked == [PRIMARIES[0]]
+    assert all(client.received[n] == data for n in outcome.holders)
+
+
+async def test_replica_failing_mid_body_is_dropped_and_missed() -> None:
+    client = FakeClient({PRIMARIES[2]: "fail_mid"})
+    writer, registry = make_writer(client)
+    data = body_of(64 * KiB)
+    outcome = await write(writer, data)
+    assert sorted(outcome.holders) == sorted(PRIMARIES[:2])
+    assert outcome.missed == (PRIMARIES[2],)
+    assert outcome.handoffs == ()
+    assert (outcome.etag, outcome.size) == (md5(data), len(data))
+    failures = registry.get_sample_value(
+        "shardgate_gateway_replica_write_failures_total", {"node": PRIMARIES[2]}
+    )
+    assert failures == 1
+
+
+async def test_two_failures_withdraw_the_committed_replica() -> None:
+    client = FakeClient({PRIMARIES[0]: "fail_end", PRIMARIES[2]: "fail_end"})
+    writer, registry = make_writer(client)
+    with pytest.raises(QuorumNotReached):
+        await write(writer, body_of(16 * KiB))
+    assert client.committed == [PRIMARIES[1]]
+    assert client.discarded == [PRIMARIES[1]]
+    assert client.visible() == set()
+    assert registry.get_sample_value("shardgate_gateway_quorum_failures_total", {"op": "put"}) == 1
+
+
+async def test_two_failures_mid_body_leave_nothing_visible() -> None:
+    client = FakeClient({PRIMARIES[0]: "fail_mid", PRIMARIES[1]: "fail_mid"})
+    with pytest.raises(QuorumNotReached):
+        await write(make_writer(client)[0], body_of(256 * KiB))
+    assert client.visible() == set()
+
+
+async def test_too_few_live_nodes_fails_before_streaming() -> None:
+    client = FakeClient()
+    health = FakeHealth({*PRIMARIES[:2], *HANDOFFS})
+    with pytest.raises(QuorumNotReached):
+        await write(make_writer(client, health)[0], body_of(KiB))
+    assert client.calls == []
+
+
+async def test_body_over_max_size_is_refused_and_nothing_committed() -> None:
+    client = FakeClient()
+    with pytest.raises(EntityTooLarge):
+        await write(make_writer(client)[0], body_of(40 * KiB), max_size=40 * KiB - 1)
+    assert client.committed == []
+
+
+async def test_body_of_exactly_max_size_is_accepted() -> None:
+    client = FakeClient()
+    outcome = await write(make_writer(client)[0], body_of(40 * KiB), max_size=40 * KiB)
+    assert outcome.size == 40 * KiB
+    assert len(client.committed) == 3
+
+
+async def test_replica_with_wrong_etag_is_discarded_and_not_a_holder() -> None:
+    client = FakeClient({PRIMARIES[1]: "bad_etag"})
+    data = body_of(10 * KiB)
+    outcome = await write(make_writer(client)[0], data)
+    assert PRIMARIES[1] not in outcome.holders
+    assert sorted(outcome.holders) == sorted([PRIMARIES[0], PRIMARIES[2]])
+    assert client.discarded == [PRIMARIES[1]]
+    assert outcome.missed == (PRIMARIES[1],)
+    assert outcome.etag == md5(data)
+
+
+async def test_stalled_replica_is_dropped_and_the_write_succeeds() -> None:
+    client = FakeClient({PRIMARIES[2]: "stall"})
+    writer, _ = make_writer(client, stall=0.05)
+    data = body_of(64 * KiB)
+    try:
+        outcome = await write(writer, data)
+    except asyncio.CancelledError:
+        pytest.fail("a stalled replica turned the write into a CancelledError")
+    assert sorted(outcome.holders) == sorted(PRIMARIES[:2])
+    assert outcome.missed == (PRIMARIES[2],)
+
+
+async def test_memory_stays_bounded_for_a_large_body() -> None:
+    chunk, total = 256 * KiB, 64 * MiB
+    client = FakeClient(keep=False)
+    writer, _ = make_writer(client)
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(total // chunk):
+            yield bytes([i % 256]) * chunk  # a fresh buffer each time, as a socket gives
+
+    tracemalloc.start()
+    try:
+        outcome = await writer.write(RING, request(), body(), 2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert outcome.size == total
+    assert len(client.committed) == 3
+    assert peak < 8 * MiB, f"peak {peak / MiB:.1f} MiB: the writer buffers the object"

@@ -1,0 +1,200 @@
+"""DiskStore specifics: on-disk layout, no temp debris, crash leftovers never visible."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import warnings
+from pathlib import Path
+
+import pytest
+
+from shardgate.versions import format_version
+from storage_node.disk import DiskStore
+from storage_node.errors import IncompleteBody, Superseded
+from storage_node.records import NewVersion, ObjectMeta
+from storage_node.store import LocalFiles
+
+PART = 9
+HASH = hashlib.md5(b"bkt/Secret Key Name", usedforsecurity=False).hexdigest()
+KEY = "Secret Key Name"
+V1, V2, V3 = (format_version(n) for n in (1_000, 2_000, 3_000))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DiskStore:
+    return DiskStore(tmp_path / "node")
+
+
+def files_under(root: Path) -> list[Path]:
+    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+
+
+def tmp_files(store: DiskStore) -> list[Path]:
+    return sorted(store.tmp.iterdir())
+
+
+async def put(store: DiskStore, data: bytes, version: str) -> ObjectMeta:
+    writer = await store.create_writer(PART, HASH)
+    try:
+        await writer.write(data)
+        return await writer.commit(NewVersion("bkt", KEY, version), expected_size=len(data))
+    finally:
+        await writer.abort()
+
+
+def object_files(store: DiskStore) -> list[str]:
+    return sorted(p.name for p in store.object_dir(PART, HASH).iterdir())
+
+
+async def test_commit_leaves_no_temp_files(store: DiskStore) -> None:
+    await put(store, b"payload", V1)
+    assert tmp_files(store) == []
+
+
+async def test_abort_leaves_no_temp_files(store: DiskStore) -> None:
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"abandoned")
+    assert len(tmp_files(store)) == 1
+    await writer.abort()
+    assert tmp_files(store) == []
+    assert files_under(store.root) == []
+
+
+async def test_superseded_commit_leaves_no_temp_files(store: DiskStore) -> None:
+    await put(store, b"newer", V2)
+    with pytest.raises(Superseded):
+        await put(store, b"older", V1)
+    assert tmp_files(store) == []
+    assert object_files(store) == [f"{V2}.data", f"{V2}.meta"]
+
+
+async def test_incomplete_body_then_abort_leaves_no_debris(store: DiskStore) -> None:
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"short")
+    with pytest.raises(IncompleteBody):
+        await writer.commit(NewVersion("bkt", KEY, V1), expected_size=10)
+    await writer.abort()
+    assert files_under(store.root) == []
+
+
+async def test_tombstone_leaves_no_temp_files(store: DiskStore) -> None:
+    await store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", KEY, V1))
+    assert tmp_files(store) == []
+    assert object_files(store) == [f"{V1}.ts"]
+
+
+async def test_layout_is_partition_then_hash_and_never_the_key(store: DiskStore) -> None:
+    meta = await put(store, b"payload", V1)
+    assert files_under(store.root) == [
+        Path("objects", str(PART), HASH, f"{V1}.data"),
+        Path("objects", str(PART), HASH, f"{V1}.meta"),
+    ]
+    assert not any(KEY in str(p) or "Secret" in str(p) for p in store.root.rglob("*"))
+    assert store.data_path(PART, HASH, V1).read_bytes() == b"payload"
+    assert (
+        ObjectMeta.from_json(store.object_dir(PART, HASH).joinpath(f"{V1}.meta").read_bytes())
+        == meta
+    )
+
+
+async def test_disk_store_offers_local_files(store: DiskStore) -> None:
+    assert isinstance(store, LocalFiles)
+
+
+async def test_newer_commit_removes_older_version_files(store: DiskStore) -> None:
+    await put(store, b"one", V1)
+    meta = await put(store, b"two", V2)
+    assert object_files(store) == [f"{V2}.data", f"{V2}.meta"]
+    assert await store.newest(PART, HASH) == meta
+
+
+async def test_newer_tombstone_removes_older_data(store: DiskStore) -> None:
+    await put(store, b"one", V1)
+    await store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", KEY, V2))
+    assert object_files(store) == [f"{V2}.ts"]
+
+
+async def test_crash_before_commit_leaves_only_a_temp_file(store: DiskStore) -> None:
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"x" * 100_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        del writer
+        gc.collect()
+    assert await store.newest(PART, HASH) is None
+    assert await store.list_partition(PART) == []
+    leftovers = files_under(store.root)
+    assert len(leftovers) == 1
+    assert leftovers[0].parent == Path("tmp") and leftovers[0].suffix == ".tmp"
+
+
+def plant(store: DiskStore, name: str, payload: bytes) -> None:
+    target = store.object_dir(PART, HASH)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / name).write_bytes(payload)
+
+
+async def test_orphan_data_without_meta_is_never_visible(store: DiskStore) -> None:
+    plant(store, f"{V1}.data", b"half-committed")
+    assert await store.newest(PART, HASH) is None
+    assert await store.list_partition(PART) == []
+
+
+async def test_orphan_newer_data_does_not_hide_committed_version(store: DiskStore) -> None:
+    meta = await put(store, b"committed", V1)
+    plant(store, f"{V2}.data", b"crashed before its meta was renamed")
+    assert await store.newest(PART, HASH) == meta
+    assert await store.list_partition(PART) == [(HASH, meta)]
+
+
+async def test_orphan_meta_without_data_is_never_visible(store: DiskStore) -> None:
+    meta = await put(store, b"committed", V1)
+    fake = ObjectMeta("bkt", KEY, V2, 3, "0" * 32)
+    plant(store, f"{V2}.meta", fake.to_json())
+    assert await store.newest(PART, HASH) == meta
+
+
+async def test_newer_commit_clears_older_orphans(store: DiskStore) -> None:
+    plant(store, f"{V1}.data", b"orphan")
+    await put(store, b"real", V2)
+    assert object_files(store) == [f"{V2}.data", f"{V2}.meta"]
+
+
+async def test_active_tmp_tracks_writes_in_progress(store: DiskStore) -> None:
+    first = await store.create_writer(PART, HASH)
+    second = await store.create_writer(PART, "b" * 32)
+    await first.write(b"1")
+    assert store.active_tmp == set(tmp_files(store))
+    assert len(store.active_tmp) == 2
+    await first.abort()
+    await second.abort()
+    assert store.active_tmp == set()
+
+
+async def test_active_tmp_empty_after_superseded_commit(store: DiskStore) -> None:
+    await store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", KEY, V3))
+    with pytest.raises(Superseded):
+        await put(store, b"late", V1)
+    assert store.active_tmp == set()
+
+
+async def test_active_tmp_empty_after_commit(store: DiskStore) -> None:
+    await put(store, b"payload", V1)
+    await put(store, b"payload 2", V2)
+    assert store.active_tmp == set()
+
+
+async def test_restarted_store_sees_committed_objects(store: DiskStore) -> None:
+    meta = await put(store, b"durable", V1)
+    reopened = DiskStore(store.root)
+    assert await reopened.newest(PART, HASH) == meta
+    chunks = [c async for c in reopened.read(PART, HASH, meta, 0, meta.size)]
+    assert b"".join(chunks) == b"durable"
+
+
+async def test_store_without_fsync_has_same_results(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "nofsync", fsync=False)
+    meta = await put(store, b"quick", V1)
+    assert meta.etag == hashlib.md5(b"quick", usedforsecurity=False).hexdigest()
+    assert object_files(store) == [f"{V1}.data", f"{V1}.meta"]
