@@ -11,8 +11,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from gateway.access import ApiKeys
+from gateway.admission import admission_middleware
 from gateway.auth import auth_middleware
-from gateway.keys import CATALOG, CONFIG, HEALTH, METRICS, OBJECTS
+from gateway.bulkhead import Bulkhead
+from gateway.cors import add_cors_headers, cors_middleware
+from gateway.keys import API_KEYS, BULKHEAD, CATALOG, CONFIG, HEALTH, METRICS, OBJECTS
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
@@ -37,13 +41,32 @@ def create_app(config: GatewayConfig) -> web.Application:
         )
     registry = CollectorRegistry()
     app = web.Application(
-        middlewares=[metrics_middleware(registry), error_middleware, auth_middleware(config)],
+        middlewares=[
+            metrics_middleware(registry),
+            error_middleware,
+            cors_middleware(),
+            auth_middleware(),
+            admission_middleware(),
+        ],
         client_max_size=1024**2,
     )
     app[CONFIG] = config
     app[RING] = ring
     app[REGISTRY_KEY] = registry
     app[METRICS] = GatewayMetrics.create(registry)
+    app[BULKHEAD] = Bulkhead(
+        {
+            "upload": config.upload_limit,
+            "download": config.download_limit,
+            "other": config.other_limit,
+        },
+        {
+            "upload": config.key_upload_limit,
+            "download": config.key_download_limit,
+            "other": config.key_other_limit,
+        },
+    )
+    app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
@@ -55,6 +78,10 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
     catalog = SqliteCatalog(app[CONFIG].catalog_path)
     await catalog.open()
     app[CATALOG] = catalog
+    config = app[CONFIG]
+    app[API_KEYS] = ApiKeys(
+        catalog, config.admin_key_sha256, cache_seconds=config.api_key_cache_seconds
+    )
     yield
     await catalog.close()
 

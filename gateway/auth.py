@@ -1,28 +1,31 @@
-"""Bearer API keys on /v1: the presented key is hashed and compared in constant time."""
+"""Bearer API keys: a present key must be valid (401); an absent one makes the caller anonymous,
+which only public-read buckets admit. Rights are checked by the handlers, per bucket."""
 
 from __future__ import annotations
-
-import hmac
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from gateway.access import ANONYMOUS
 from gateway.errors import Unauthorized
-from shardgate.config import GatewayConfig, hash_api_key
+from gateway.keys import API_KEYS, PRINCIPAL
 from shardgate.web import Handler
 
-PUBLIC_PREFIXES = ("/healthz", "/readyz", "/metrics")
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/v1/openapi.yaml")
 
 
-def auth_middleware(config: GatewayConfig) -> Middleware:
+def auth_middleware() -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(PUBLIC_PREFIXES):
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        request[PRINCIPAL] = ANONYMOUS
+        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+            return await handler(request)
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
-            if not hmac.compare_digest(hash_api_key(token.strip()), config.admin_key_sha256):
-                raise Unauthorized("the API key is not valid")
+                raise Unauthorized("send the API key as 'Authorization: Bearer <key>'")
+            request[PRINCIPAL] = await request.app[API_KEYS].authenticate(token.strip())
         return await handler(request)
 
     return middleware

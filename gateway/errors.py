@@ -48,6 +48,36 @@ class NoSuchKey(GatewayError):
     code = "NoSuchKey"
 
 
+class NoSuchApiKey(GatewayError):
+    status = 404
+    code = "NoSuchApiKey"
+
+
+class BucketNotEmpty(GatewayError):
+    status = 409
+    code = "BucketNotEmpty"
+
+
+class MalformedPost(GatewayError):
+    status = 400
+    code = "MalformedPOSTRequest"
+
+
+class InvalidDigest(GatewayError):
+    status = 400
+    code = "InvalidDigest"
+
+
+class BadDigest(GatewayError):
+    status = 400
+    code = "BadDigest"
+
+
+class CorsForbidden(GatewayError):
+    status = 403
+    code = "CORSForbidden"
+
+
 class MissingContentLength(GatewayError):
     status = 411
     code = "MissingContentLength"
@@ -61,6 +91,11 @@ class PreconditionFailed(GatewayError):
 class EntityTooLarge(GatewayError):
     status = 413
     code = "EntityTooLarge"
+
+
+class UnsupportedMediaType(GatewayError):
+    status = 415
+    code = "UnsupportedMediaType"
 
 
 class InvalidRange(GatewayError):
@@ -85,6 +120,20 @@ class ServiceUnavailable(GatewayError):
 
 class QuorumNotReached(ServiceUnavailable):
     code = "InsufficientReplicas"
+
+
+class GatewayBusy(ServiceUnavailable):
+    """The gateway-wide limit for this kind of request is reached."""
+
+
+class KeyBusy(GatewayError):
+    """This API key's own limit is reached; other keys proceed."""
+
+    status = 429
+    code = "SlowDown"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
 
 
 class InsufficientStorage(GatewayError):

@@ -1,9 +1,11 @@
-"""App keys: the typed slots through which handlers reach the gateway's services."""
+"""App and request keys: the typed slots through which handlers reach services and the caller."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.access import ApiKeys, Principal
+from gateway.bulkhead import Bulkhead
 from gateway.catalog import Catalog
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
@@ -15,3 +17,7 @@ CATALOG = web.AppKey("catalog", Catalog)
 HEALTH = web.AppKey("health", NodeHealth)
 OBJECTS = web.AppKey("objects", ObjectService)
 METRICS = web.AppKey("metrics", GatewayMetrics)
+API_KEYS = web.AppKey("api_keys", ApiKeys)
+BULKHEAD = web.AppKey("bulkhead", Bulkhead)
+PRINCIPAL = web.RequestKey("principal", Principal)
+CORS_ORIGIN = web.RequestKey("cors_origin", str)

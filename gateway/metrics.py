@@ -18,6 +18,7 @@ class GatewayMetrics:
     repairs_queued: Counter
     read_failovers: Counter
     node_up: Gauge
+    admission_rejections: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -66,6 +67,12 @@ class GatewayMetrics:
                 "shardgate_gateway_node_up",
                 "1 if the node answers its health probe.",
                 ["node"],
+                registry=registry,
+            ),
+            admission_rejections=Counter(
+                "shardgate_gateway_admission_rejections",
+                "Requests refused at once by the bulkhead, by kind and code (SlowDown: per key).",
+                ["kind", "code"],
                 registry=registry,
             ),
         )

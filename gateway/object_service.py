@@ -9,7 +9,14 @@ import logging
 from collections.abc import AsyncIterable, Mapping
 
 from gateway.catalog import BucketRecord, Catalog, ObjectRecord, Repair
-from gateway.errors import EntityTooLarge, NoSuchBucket, NoSuchKey, QuorumNotReached
+from gateway.content_types import check_head, check_type
+from gateway.errors import (
+    EntityTooLarge,
+    NoSuchBucket,
+    NoSuchKey,
+    PreconditionFailed,
+    QuorumNotReached,
+)
 from gateway.fanout import fan_out
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
@@ -76,15 +83,36 @@ class ObjectService:
         size: int | None,
         content_type: str,
         user_meta: Mapping[str, str],
+        md5: str | None = None,
+        sha256: str | None = None,
+        create_only: bool = False,
     ) -> ObjectRecord:
-        """Stream the body to the replicas; visible once W hold it and the catalog says so."""
+        """Stream the body to the replicas; visible once W hold it and the catalog says so.
+
+        Every check that can fail is made before the last byte reaches a replica, so a
+        refused upload leaves no committed replica behind.
+        """
         policy = await self.bucket(bucket)
-        limit = min(self._max_size, policy.max_object_size or self._max_size)
+        limit = self._max_size if policy.max_object_size is None else policy.max_object_size
+        limit = min(limit, self._max_size)
         if size is not None and size > limit:
             raise EntityTooLarge(f"object of {size} bytes exceeds the {limit}-byte limit")
+        check_type(content_type, policy.allowed_types)
+        if create_only and await self._catalog.get_object(bucket, key) is not None:
+            raise PreconditionFailed(f"{bucket}/{key} exists and If-None-Match: * was sent")
         addr = self.address(bucket, key)
         version = self._clock.next()
-        request = WriteRequest(addr, version, content_type, dict(user_meta), size, limit)
+        request = WriteRequest(
+            addr,
+            version,
+            content_type,
+            dict(user_meta),
+            size,
+            limit,
+            md5=md5,
+            sha256=sha256,
+            check_head=lambda head: check_head(content_type, head),
+        )
         self._metrics.uploads_in_progress.inc()
         try:
             outcome = await self._writer.write(self.ring, request, body, self._quorum)
@@ -104,10 +132,26 @@ class ObjectService:
             content_type=content_type,
             replicas=outcome.holders,
             user_meta=dict(user_meta),
+            sha256=outcome.sha256,
         )
-        await self._catalog.commit_object(record, repairs)
+        if not await self._catalog.commit_object(record, repairs, create_only=create_only):
+            if create_only:
+                holders = [self.ring.node(node_id) for node_id in outcome.holders]
+                await self._writer.withdraw(addr, version, holders)
+                raise PreconditionFailed(f"{bucket}/{key} was created by another upload first")
+            log.info("%s/%s %s was superseded before it was recorded", bucket, key, version)
         self._metrics.repairs_queued.inc(len(repairs))
         return record
+
+    async def list(
+        self, bucket: str, *, prefix: str, after: str, limit: int
+    ) -> tuple[list[ObjectRecord], str | None]:
+        """One page in key order, and the key to continue after (None on the last page)."""
+        await self.bucket(bucket)
+        page = await self._catalog.list_objects(bucket, prefix=prefix, after=after, limit=limit + 1)
+        if len(page) > limit:
+            return page[:limit], page[limit - 1].key
+        return page, None
 
     async def open(self, record: ObjectRecord, range_header: str | None) -> ObjectStream:
         addr = self.address(record.bucket, record.key)

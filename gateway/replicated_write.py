@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
-from gateway.errors import EntityTooLarge, QuorumNotReached, ReplicaMismatch
+from gateway.errors import BadDigest, EntityTooLarge, QuorumNotReached, ReplicaMismatch
 from gateway.fanout import fan_out
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
@@ -33,12 +33,16 @@ class WriteRequest:
     user_meta: Mapping[str, str]
     size: int | None
     max_size: int
+    md5: str | None = None  # what the client says the md5 is (hex)
+    sha256: str | None = None  # what the client says the sha256 is (hex)
+    check_head: Callable[[bytes], None] | None = None  # sees the first chunk before any node
 
 
 @dataclass(frozen=True)
 class WriteOutcome:
     etag: str
     size: int
+    sha256: str | None
     holders: tuple[str, ...]
     missed: tuple[str, ...]
     handoffs: tuple[tuple[str, str], ...]  # (primary it stands in for, handoff node)
@@ -135,7 +139,7 @@ class ReplicatedWriter:
 
         fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None))
         try:
-            etag, total = await self._broadcast(body, slots, need, req.max_size)
+            etag, sha256, total = await self._broadcast(body, slots, need, req)
             result = await fan
         except BaseException:
             fan.cancel()
@@ -155,9 +159,11 @@ class ReplicatedWriter:
                     etag,
                     total,
                 )
-                await self._discard([(slot, ack)], req)
+                await self.withdraw(req.addr, req.version, [slot.node])
         if len(good) < need:
-            await self._discard(good, req)
+            await self.withdraw(
+                req.addr, req.version, [s.node for s, a in good if not a.superseded]
+            )
             self._metrics.quorum_failures.labels("put").inc()
             if len(good) < len(result.ok):
                 raise ReplicaMismatch("replicas received different bytes; the write was withdrawn")
@@ -168,6 +174,7 @@ class ReplicatedWriter:
         return WriteOutcome(
             etag=etag,
             size=total,
+            sha256=sha256,
             holders=tuple(slot.node.id for slot, _ in good),
             missed=(*missed, *(slot.primary.id for slot in slots if slot.primary.id not in held)),
             handoffs=tuple(
@@ -202,36 +209,63 @@ class ReplicatedWriter:
             raise
 
     async def _broadcast(
-        self, body: AsyncIterable[bytes], slots: list[_Slot], need: int, max_size: int
-    ) -> tuple[str, int]:
-        """Hand every chunk to every live replica; returns the md5 and size of what was sent."""
+        self, body: AsyncIterable[bytes], slots: list[_Slot], need: int, req: WriteRequest
+    ) -> tuple[str, str | None, int]:
+        """Hand every chunk to every live replica; returns the md5, sha256 and size sent.
+
+        The last chunk is held back until the digests are checked: replicas cannot finish, and
+        so cannot commit, a body whose digest turns out wrong.
+        """
         loop = asyncio.get_running_loop()
         md5 = hashlib.md5(usedforsecurity=False)
+        sha = hashlib.sha256() if req.sha256 else None
         total = 0
+        held: bytes | None = None
         async for chunk in body:
+            if total == 0 and req.check_head is not None:
+                req.check_head(chunk)
             total += len(chunk)
-            if total > max_size:
-                raise EntityTooLarge(f"object exceeds the {max_size}-byte limit")
-            # hashlib releases the GIL: the md5 runs on another core while replicas take the chunk.
-            hashing = loop.run_in_executor(None, md5.update, chunk)
-            for slot in slots:
-                await slot.offer(chunk, self._stall)
+            if total > req.max_size:
+                raise EntityTooLarge(f"object exceeds the {req.max_size}-byte limit")
+            # hashlib releases the GIL: the digests run on another core while replicas take a chunk.
+            hashing = loop.run_in_executor(None, _update, md5, sha, chunk)
+            if held is not None:
+                await self._offer(held, slots, need)
             await hashing
+            held = chunk
             self._metrics.received_bytes.inc(len(chunk))
-            if sum(not slot.feed.closed for slot in slots) < need:
-                raise QuorumNotReached("too many replicas failed during the upload")
+        if total == 0 and req.check_head is not None:
+            req.check_head(b"")
+        etag, sha256 = md5.hexdigest(), sha.hexdigest() if sha else None
+        if req.md5 is not None and req.md5 != etag:
+            raise BadDigest("the body's md5 does not match Content-MD5")
+        if req.sha256 is not None and req.sha256 != sha256:
+            raise BadDigest("the body's sha256 does not match X-Checksum-SHA256")
+        if held is not None:
+            await self._offer(held, slots, need)
         for slot in slots:
             await slot.offer(None, self._stall)
-        return md5.hexdigest(), total
+        return etag, sha256, total
 
-    async def _discard(self, acked: list[tuple[_Slot, PutAck]], req: WriteRequest) -> None:
-        """Withdraw versions that must not show; a replica that cannot be reached keeps it until
-        the sweeper finds it absent from the catalog."""
+    async def _offer(self, chunk: bytes, slots: list[_Slot], need: int) -> None:
+        for slot in slots:
+            await slot.offer(chunk, self._stall)
+        if sum(not slot.feed.closed for slot in slots) < need:
+            raise QuorumNotReached("too many replicas failed during the upload")
 
-        async def withdraw(slot: _Slot) -> bool:
-            return await self._client.discard(slot.node, req.addr, req.version)
+    async def withdraw(self, addr: ObjectAddress, version: str, nodes: list[Node]) -> None:
+        """Take back a version that must not show; a replica that cannot be reached keeps it
+        until the sweeper finds it absent from the catalog."""
 
-        committed = [slot for slot, ack in acked if not ack.superseded]
-        result = await fan_out(committed, withdraw, need=0, timeout=self._stall)
-        for slot, exc in result.failed:
-            log.warning("could not withdraw %s from %s: %s", req.version, slot.node.id, exc)
+        async def discard(node: Node) -> bool:
+            return await self._client.discard(node, addr, version)
+
+        result = await fan_out(nodes, discard, need=0, timeout=self._stall)
+        for node, exc in result.failed:
+            log.warning("could not withdraw %s from %s: %s", version, node.id, exc)
+
+
+def _update(md5: hashlib._Hash, sha: hashlib._Hash | None, chunk: bytes) -> None:
+    md5.update(chunk)
+    if sha is not None:
+        sha.update(chunk)

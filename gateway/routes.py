@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import buckets, cluster, health, objects
+from gateway import cors
+from gateway.api import api_keys, buckets, cluster, forms, health, listing, objects, openapi
 from shardgate.web import metrics_handler
 
+_BUCKET_OBJECTS = "/v1/objects/{bucket}"
 _OBJECT = "/v1/objects/{bucket}/{key:.+}"
 
 ROUTES = [
+    web.get("/v1/buckets", buckets.list_buckets),
     web.put("/v1/buckets/{bucket}", buckets.put_bucket),
     web.get("/v1/buckets/{bucket}", buckets.get_bucket),
+    web.delete("/v1/buckets/{bucket}", buckets.delete_bucket),
+    web.get(_BUCKET_OBJECTS, listing.list_objects),
+    web.post(_BUCKET_OBJECTS, forms.post_objects),
+    web.options(_BUCKET_OBJECTS, cors.preflight),
     web.put(_OBJECT, objects.put_object),
     web.get(_OBJECT, objects.get_object),  # aiohttp adds HEAD for GET routes
     web.delete(_OBJECT, objects.delete_object),
+    web.options(_OBJECT, cors.preflight),
+    web.post("/v1/keys", api_keys.create_key),
+    web.get("/v1/keys", api_keys.list_keys),
+    web.delete("/v1/keys/{key_id}", api_keys.revoke_key),
     web.get("/v1/cluster", cluster.get_cluster),
+    web.get("/v1/openapi.yaml", openapi.openapi),
     web.get("/healthz", health.healthz),
     web.get("/readyz", health.readyz),
     web.get("/metrics", metrics_handler),

@@ -1,4 +1,4 @@
-"""Reading request bodies in fixed-size chunks, so per-chunk work is paid per chunk, not packet."""
+"""Reading request bodies in fixed-size chunks, ending a body whose sender goes quiet."""
 
 from __future__ import annotations
 
@@ -7,13 +7,38 @@ from collections.abc import AsyncIterator
 
 from aiohttp import StreamReader
 
+from shardgate.errors import ShardgateError
 
-async def sized_chunks(reader: StreamReader, size: int) -> AsyncIterator[bytes]:
-    """Yield chunks of exactly `size` bytes (the last may be shorter) until the body ends."""
+
+class BodyTimeout(ShardgateError):
+    status = 408
+    code = "RequestTimeout"
+
+
+async def sized_chunks(
+    reader: StreamReader, size: int, idle_timeout: float | None = None
+) -> AsyncIterator[bytes]:
+    """Yield chunks of exactly `size` bytes (the last may be shorter) until the body ends.
+
+    A sender may be slow, but one that sends nothing for `idle_timeout` seconds is cut off, so
+    it cannot hold an upload slot forever. Per-chunk work (fan-out, hashing, executor hops) is
+    then paid per chunk rather than per network read.
+    """
+    buffer = bytearray()
     while True:
         try:
-            yield await reader.readexactly(size)
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                yield exc.partial
+            async with asyncio.timeout(idle_timeout):
+                data = await reader.readany()
+        except TimeoutError:
+            raise BodyTimeout(f"no request body bytes for {idle_timeout:.0f}s") from None
+        if not data:
+            if buffer:
+                yield bytes(buffer)
             return
+        if not buffer and len(data) == size:
+            yield data
+            continue
+        buffer += data
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]

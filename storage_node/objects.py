@@ -103,7 +103,10 @@ async def put_object(request: web.Request) -> web.Response:
     writer = await store.create_writer(partition, obj_hash)
     metrics.writes_in_progress.inc()
     try:
-        async for chunk in sized_chunks(request.content, request.app[CONFIG].chunk_size):
+        config = request.app[CONFIG]
+        async for chunk in sized_chunks(
+            request.content, config.chunk_size, config.body_idle_timeout
+        ):
             await writer.write(chunk)
             metrics.bytes_received.inc(len(chunk))
         meta = await writer.commit(new, request.content_length)

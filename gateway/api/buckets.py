@@ -1,4 +1,4 @@
-"""Bucket resource: create or update a bucket and its policy, and show it."""
+"""Bucket resource: create or update a bucket and its policy, list, show and delete (empty only)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway.catalog import BucketRecord
-from gateway.errors import InvalidArgument
-from gateway.keys import CATALOG, OBJECTS
+from gateway.errors import BucketNotEmpty, InvalidArgument, NoSuchBucket
+from gateway.keys import CATALOG, OBJECTS, PRINCIPAL
 from gateway.names import check_bucket
 
 _POLICY_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -45,6 +45,7 @@ async def _policy(request: web.Request) -> dict[str, Any]:
 
 async def put_bucket(request: web.Request) -> web.Response:
     name = check_bucket(request.match_info["bucket"])
+    request[PRINCIPAL].require("admin")
     policy = await _policy(request)
     catalog = request.app[CATALOG]
     existing = await catalog.get_bucket(name)
@@ -66,5 +67,31 @@ async def put_bucket(request: web.Request) -> web.Response:
 
 
 async def get_bucket(request: web.Request) -> web.Response:
-    record = await request.app[OBJECTS].bucket(check_bucket(request.match_info["bucket"]))
+    name = check_bucket(request.match_info["bucket"])
+    principal = request[PRINCIPAL]
+    if not any(principal.may(right, name) for right in ("read", "write")):
+        principal.require("read", name)
+    record = await request.app[OBJECTS].bucket(name)
     return web.json_response(record.to_json())
+
+
+async def list_buckets(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    if principal.anonymous:
+        principal.require("read")
+    buckets = await request.app[CATALOG].list_buckets()
+    visible = [
+        b.to_json() for b in buckets if principal.buckets is None or b.name in principal.buckets
+    ]
+    return web.json_response({"buckets": visible})
+
+
+async def delete_bucket(request: web.Request) -> web.Response:
+    name = check_bucket(request.match_info["bucket"])
+    request[PRINCIPAL].require("admin")
+    outcome = await request.app[CATALOG].delete_bucket(name)
+    if outcome == "missing":
+        raise NoSuchBucket(f"bucket {name!r} does not exist")
+    if outcome == "not_empty":
+        raise BucketNotEmpty(f"bucket {name!r} still holds objects; delete them first")
+    return web.Response(status=204)

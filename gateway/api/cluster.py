@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.keys import HEALTH, OBJECTS
+from gateway.keys import HEALTH, OBJECTS, PRINCIPAL
 
 
 async def get_cluster(request: web.Request) -> web.Response:
+    request[PRINCIPAL].require("admin")
     ring = request.app[OBJECTS].ring
     health = request.app[HEALTH]
     nodes = []

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 import time
+from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
 from gateway.catalog import ObjectRecord
-from gateway.errors import MissingContentLength, PreconditionFailed
-from gateway.keys import CONFIG, METRICS, OBJECTS
+from gateway.content_types import ACTIVE_TYPES, base_type
+from gateway.errors import InvalidArgument, InvalidDigest, MissingContentLength, PreconditionFailed
+from gateway.keys import CONFIG, METRICS, OBJECTS, PRINCIPAL
 from gateway.names import check_bucket, check_key
 from gateway.nodes import NodeError
 from shardgate.internal_api import (
@@ -23,13 +28,16 @@ from shardgate.streams import sized_chunks
 
 log = logging.getLogger(__name__)
 _RELAYED = (hdrs.CONTENT_TYPE, hdrs.ETAG, hdrs.LAST_MODIFIED, hdrs.CONTENT_RANGE, VERSION_HEADER)
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def _address(request: web.Request) -> tuple[str, str]:
     return check_bucket(request.match_info["bucket"]), check_key(request.match_info["key"])
 
 
-def _record_headers(record: ObjectRecord) -> dict[str, str]:
+def _download_headers(record: ObjectRecord) -> dict[str, str]:
+    """Validators and metadata; active content is served as an attachment so it never runs
+    in the gateway's origin, and nothing is sniffed into something else."""
     headers = {
         hdrs.CONTENT_TYPE: record.content_type,
         hdrs.ETAG: f'"{record.etag}"',
@@ -38,7 +46,11 @@ def _record_headers(record: ObjectRecord) -> dict[str, str]:
         ),
         hdrs.ACCEPT_RANGES: "bytes",
         VERSION_HEADER: record.version,
+        "X-Content-Type-Options": "nosniff",
     }
+    if base_type(record.content_type) in ACTIVE_TYPES:
+        name = quote(record.key.rsplit("/", 1)[-1], safe="")
+        headers[hdrs.CONTENT_DISPOSITION] = f"attachment; filename*=UTF-8''{name}"
     headers.update(meta_headers(record.user_meta, PUBLIC_META_PREFIX))
     return headers
 
@@ -54,18 +66,50 @@ def _not_modified(request: web.Request, record: ObjectRecord) -> bool:
     )
 
 
+def _digests(request: web.Request) -> tuple[str | None, str | None]:
+    """Content-MD5 (base64) and X-Checksum-SHA256 (hex or base64) as lower-case hex."""
+    md5 = sha256 = None
+    if (raw := request.headers.get("Content-MD5")) is not None:
+        try:
+            md5 = base64.b64decode(raw, validate=True).hex()
+        except (binascii.Error, ValueError):
+            md5 = ""
+        if len(md5) != 32:
+            raise InvalidDigest("Content-MD5 must be the base64 of a 16-byte md5")
+    if (raw := request.headers.get("X-Checksum-SHA256")) is not None:
+        if _HEX64.fullmatch(raw):
+            sha256 = raw.lower()
+        else:
+            try:
+                sha256 = base64.b64decode(raw, validate=True).hex()
+            except (binascii.Error, ValueError):
+                sha256 = ""
+            if len(sha256) != 64:
+                raise InvalidDigest("X-Checksum-SHA256 must be a sha256 in hex or base64")
+    return md5, sha256
+
+
 async def put_object(request: web.Request) -> web.Response:
     bucket, key = _address(request)
+    request[PRINCIPAL].require("write", bucket)
     chunked = "chunked" in request.headers.get(hdrs.TRANSFER_ENCODING, "").lower()
     if request.content_length is None and not chunked:
         raise MissingContentLength("send Content-Length or Transfer-Encoding: chunked")
+    if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
+    if if_none_match not in (None, "*"):
+        raise InvalidArgument("only If-None-Match: * (create only) is supported on PUT")
+    md5, sha256 = _digests(request)
+    config = request.app[CONFIG]
     record = await request.app[OBJECTS].put(
         bucket,
         key,
-        sized_chunks(request.content, request.app[CONFIG].chunk_size),
+        sized_chunks(request.content, config.chunk_size, config.body_idle_timeout),
         size=request.content_length,
         content_type=request.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
         user_meta=meta_from_headers(request.headers, PUBLIC_META_PREFIX),
+        md5=md5,
+        sha256=sha256,
+        create_only=if_none_match == "*",
     )
     return web.json_response(record.to_json(), status=201, headers={hdrs.ETAG: f'"{record.etag}"'})
 
@@ -73,19 +117,21 @@ async def put_object(request: web.Request) -> web.Response:
 async def get_object(request: web.Request) -> web.StreamResponse:
     bucket, key = _address(request)
     objects = request.app[OBJECTS]
+    principal = request[PRINCIPAL]
+    if not principal.may("read", bucket) and not (await objects.bucket(bucket)).public_read:
+        principal.require("read", bucket)
     record = await objects.head(bucket, key)
-    headers = _record_headers(record)
+    headers = _download_headers(record)
     if _not_modified(request, record):
         return web.Response(status=304, headers=headers)
     if request.method == hdrs.METH_HEAD:
         headers[hdrs.CONTENT_LENGTH] = str(record.size)
         return web.Response(headers=headers)
     stream = await objects.open(record, request.headers.get(hdrs.RANGE))
-    response = web.StreamResponse(status=stream.status)
+    response = web.StreamResponse(status=stream.status, headers=headers)
     response.headers.update(
         {name: stream.headers[name] for name in _RELAYED if name in stream.headers}
     )
-    response.headers[hdrs.ACCEPT_RANGES] = "bytes"
     response.headers.update(
         meta_headers(meta_from_headers(stream.headers, META_PREFIX), PUBLIC_META_PREFIX)
     )
@@ -106,5 +152,6 @@ async def get_object(request: web.Request) -> web.StreamResponse:
 
 async def delete_object(request: web.Request) -> web.Response:
     bucket, key = _address(request)
+    request[PRINCIPAL].require("write", bucket)
     await request.app[OBJECTS].delete(bucket, key)
     return web.Response(status=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shardgate.cli import dev, ring_cmd, serve
+from shardgate.cli import dev, keys_cmd, ring_cmd, serve
 from shardgate.config import ConfigError
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_parser(sub)
     serve.add_parsers(sub)
     ring_cmd.add_parser(sub)
+    keys_cmd.add_parser(sub)
     return parser
 
 

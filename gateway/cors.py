@@ -1,0 +1,89 @@
+"""CORS per bucket: preflight answers, and headers on the actual responses, for the origins a
+bucket allows and no others. Browsers send no API key on a preflight, so it needs none."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from gateway.errors import CorsForbidden, InvalidArgument
+from gateway.keys import CATALOG, CORS_ORIGIN
+from gateway.names import check_bucket
+from shardgate.web import Handler
+
+ALLOW_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
+ALLOW_HEADERS = frozenset(
+    {
+        "authorization",
+        "content-type",
+        "content-md5",
+        "x-checksum-sha256",
+        "if-match",
+        "if-none-match",
+        "if-range",
+        "range",
+    }
+)
+EXPOSE_HEADERS = (
+    "ETag, Last-Modified, Content-Length, Content-Range, Content-Disposition, "
+    "X-Shardgate-Version, Retry-After"
+)
+_OBJECTS = "/v1/objects/"
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    return "*" in allowed or origin in allowed
+
+
+async def preflight(request: web.Request) -> web.Response:
+    origin = request.headers.get("Origin")
+    method = request.headers.get("Access-Control-Request-Method", "").upper()
+    if not origin or not method:
+        raise InvalidArgument("a CORS preflight needs Origin and Access-Control-Request-Method")
+    bucket = await request.app[CATALOG].get_bucket(check_bucket(request.match_info["bucket"]))
+    if bucket is None or not origin_allowed(origin, bucket.cors_origins):
+        raise CorsForbidden(f"origin {origin!r} may not use this bucket")
+    if method not in ALLOW_METHODS:
+        raise CorsForbidden(f"method {method} is not allowed across origins")
+    requested = [
+        h.strip().lower()
+        for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
+    ]
+    requested = [h for h in requested if h]
+    refused = [h for h in requested if h not in ALLOW_HEADERS and not h.startswith("x-meta-")]
+    if refused:
+        raise CorsForbidden(f"headers {refused} are not allowed across origins")
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": ", ".join(ALLOW_METHODS),
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+    }
+    if requested:
+        headers["Access-Control-Allow-Headers"] = ", ".join(requested)
+    return web.Response(status=204, headers=headers)
+
+
+def cors_middleware() -> Middleware:
+    """Notes the request's origin when its bucket allows it; `add_cors_headers` then stamps
+    every response, error or stream alike, just before its headers go out."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin and request.method != "OPTIONS" and request.path.startswith(_OBJECTS):
+            name = request.path[len(_OBJECTS) :].split("/", 1)[0]
+            bucket = await request.app[CATALOG].get_bucket(name)
+            if bucket is not None and origin_allowed(origin, bucket.cors_origins):
+                request[CORS_ORIGIN] = origin
+        return await handler(request)
+
+    return middleware
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    origin = request.get(CORS_ORIGIN)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        response.headers["Vary"] = "Origin"
