@@ -232,13 +232,21 @@ class DiskStore:
 
     async def create_writer(self, partition: int, obj_hash: str) -> DiskWriter:
         path = self.tmp_path()
-        loop = asyncio.get_running_loop()
+        opening = asyncio.get_running_loop().run_in_executor(None, _open_new, path)
         try:
-            fh = await loop.run_in_executor(None, _open_new, path)
+            fh = await asyncio.shield(opening)
         except BaseException:
-            self.release_tmp(path)
+            # Cancelled (the client hung up) while the thread may still create the file: remove
+            # it once the open has finished, whichever way it ends.
+            opening.add_done_callback(lambda done: self._drop_opened(path, done))
             raise
         return DiskWriter(self, partition, obj_hash, path, fh)
+
+    def _drop_opened(self, path: Path, opening: asyncio.Future[IO[bytes]]) -> None:
+        if not opening.cancelled() and opening.exception() is None:
+            opening.result().close()
+        path.unlink(missing_ok=True)
+        self.release_tmp(path)
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
         target = self.object_dir(partition, obj_hash)

@@ -1,0 +1,169 @@
+"""Functional tests of a storage node's streams: bodies cut short by a client hanging up,
+temp files left behind, keep-alive after a sendfile read, and a large object read back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from func_cluster import wait_until
+from func_node_kit import Client, get, identity, locate, put, signed
+
+from shardgate.internal_api import partition_path
+from shardgate.versions import VersionClock
+
+
+async def _requests_seen(node_client: Client, method: str) -> int:
+    text = await (await node_client.get("/metrics")).text()
+    prefix = "shardgate_http_requests_total{"
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith(prefix) and f'method="{method}"' in line and "objects" in line
+    )
+
+
+async def _start_truncated_put(
+    node_client: Client, version: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Open a raw connection and send a PUT promising 1,000,000 bytes, then only 1,000."""
+    path = locate()[2]
+    headers = {**signed("PUT", path), **identity(version), "Content-Length": "1000000"}
+    head = f"PUT {path} HTTP/1.1\r\nHost: node\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    assert node_client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", node_client.server.port)
+    writer.write(head.encode() + os.urandom(1000))
+    await writer.drain()
+    return reader, writer
+
+
+async def _hang_up(writer: asyncio.StreamWriter, node_client: Client) -> None:
+    writer.close()
+    await writer.wait_closed()
+
+    async def answered() -> bool:
+        return await _requests_seen(node_client, "PUT") == 1
+
+    await wait_until(answered)
+
+
+def _tmp_files(data_dir: Path) -> list[Path]:
+    return list((data_dir / "tmp").iterdir())
+
+
+async def test_truncated_body_is_never_visible(
+    node_client: Client, clock: VersionClock, tmp_path: Path
+) -> None:
+    _, writer = await _start_truncated_put(node_client, clock.next())
+    await _hang_up(writer, node_client)
+    assert (await get(node_client)).status == 404
+    partition = locate()[0]
+    path = partition_path(partition)
+    listing = await (await node_client.get(path, headers=signed("GET", path))).json()
+    assert listing["objects"] == []
+    assert not list(tmp_path.glob("objects/**/*.data"))
+
+
+@pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
+async def test_body_cut_mid_stream_removes_temp_file(
+    node_client: Client, clock: VersionClock, tmp_path: Path
+) -> None:
+    _, writer = await _start_truncated_put(node_client, clock.next())
+
+    async def writing() -> bool:
+        return len(_tmp_files(tmp_path)) == 1
+
+    await wait_until(writing)
+    await _hang_up(writer, node_client)
+
+    async def tmp_empty() -> bool:
+        return not _tmp_files(tmp_path)
+
+    await wait_until(tmp_empty)
+    assert (await get(node_client)).status == 404
+
+
+class HeldExecutor(ThreadPoolExecutor):
+    """Runs each job at once but holds back its result until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.release = threading.Event()
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        def held() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.release.wait()
+
+        return super().submit(held)
+
+
+@pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
+async def test_hang_up_while_temp_file_opens_removes_it(
+    node_client: Client, clock: VersionClock, tmp_path: Path
+) -> None:
+    """The test server cancels the handler of a node_client that hangs up; holding the executor
+    makes the hang-up land, every time, while the temp file is created but not yet handed over."""
+    loop = asyncio.get_running_loop()
+    executor = HeldExecutor()
+    loop.set_default_executor(executor)
+    try:
+        _, writer = await _start_truncated_put(node_client, clock.next())
+
+        async def created() -> bool:
+            return len(_tmp_files(tmp_path)) == 1
+
+        await wait_until(created)
+        await _hang_up(writer, node_client)
+    finally:
+        executor.release.set()
+    await loop.run_in_executor(None, lambda: None)
+
+    async def tmp_empty() -> bool:
+        return not _tmp_files(tmp_path)
+
+    await wait_until(tmp_empty, timeout=2.0)
+
+
+@pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
+async def test_sendfile_get_keeps_connection_alive(
+    node_client: Client, clock: VersionClock
+) -> None:
+    assert (await put(node_client, b"keep me alive", clock.next())).status == 201
+    path = locate()[2]
+    assert node_client.server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", node_client.server.port)
+    answers = []
+    for connection in ("keep-alive", "close"):
+        headers = {**signed("GET", path), "Connection": connection}
+        request = f"GET {path} HTTP/1.1\r\nHost: node\r\n"
+        request += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        writer.write(request.encode())
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        answers.append(await asyncio.wait_for(reader.readuntil(b"keep me alive"), timeout=5))
+    writer.close()
+    assert [answer.startswith(b"HTTP/1.1 200 OK") for answer in answers] == [True, True]
+
+
+async def test_large_object_read(node_client: Client, clock: VersionClock) -> None:
+    body = os.urandom(8 * 1024 * 1024)
+    resp = await put(node_client, body, clock.next())
+    assert resp.status == 201
+    assert (await resp.json())["etag"] == hashlib.md5(body).hexdigest()
+    resp = await get(node_client)
+    assert resp.status == 200
+    assert resp.headers["Content-Length"] == str(len(body))
+    received = await resp.read()
+    assert len(received) == len(body)
+    assert hashlib.md5(received).digest() == hashlib.md5(body).digest()
