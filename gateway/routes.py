@@ -25,7 +25,7 @@ ROUTES = [
     web.options(_OBJECT, cors.preflight),
     web.post("/v1/keys", api_keys.create_key),
     web.get("/v1/keys", api_keys.list_keys),
-    web.delete("/v1/keys/{key_id}", api_keys.revoke_key),
+    web.delete("/v1/keys/{id}", api_keys.revoke_key),
     web.get("/v1/cluster", cluster.get_cluster),
     web.get("/v1/openapi.yaml", openapi.openapi),
     web.get("/healthz", health.healthz),

@@ -45,5 +45,5 @@ async def list_keys(request: web.Request) -> web.Response:
 
 async def revoke_key(request: web.Request) -> web.Response:
     request[PRINCIPAL].require("admin")
-    await request.app[API_KEYS].revoke(request.match_info["key_id"])
+    await request.app[API_KEYS].revoke(request.match_info["id"])
     return web.Response(status=204)

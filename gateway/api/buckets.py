@@ -36,10 +36,17 @@ async def _policy(request: web.Request) -> dict[str, Any]:
             raise InvalidArgument(
                 f"unknown bucket setting {name!r}; known: {sorted(_POLICY_TYPES)}"
             )
-        if not isinstance(value, expected) or (
+        wrong = not isinstance(value, expected) or (
             isinstance(value, bool) and expected == (int, type(None))
-        ):
-            raise InvalidArgument(f"bucket setting {name!r} has the wrong type")
+        )
+        if isinstance(value, list):
+            wrong = wrong or not all(
+                isinstance(item, str) and 0 < len(item) <= 256 for item in value
+            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            wrong = wrong or value < 0
+        if wrong:
+            raise InvalidArgument(f"bucket setting {name!r} has the wrong type or value")
     return body
 
 

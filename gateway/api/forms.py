@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import PurePosixPath
 
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from gateway.catalog import ObjectRecord
 from gateway.errors import GatewayError, MalformedPost
@@ -64,9 +65,9 @@ async def post_objects(request: web.Request) -> web.Response:
     stored: list[ObjectRecord] = []
     try:
         await _store_parts(request, bucket, objects, stored)
-    except (GatewayError, ValueError, AssertionError, ConnectionError, BodyTimeout) as exc:
+    except (GatewayError, ValueError, BadHttpMessage, ConnectionError, BodyTimeout) as exc:
         await _roll_back(objects, stored)
-        if isinstance(exc, (ValueError, AssertionError)):
+        if isinstance(exc, (ValueError, BadHttpMessage)):
             raise MalformedPost(f"the multipart body is malformed: {exc}") from exc
         raise
     if not stored:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import selectors
@@ -25,6 +24,10 @@ class LaunchError(Exception):
 def _die_with_parent() -> None:
     """Linux only: a child of a killed launcher is told to stop, instead of running on orphaned."""
     if sys.platform.startswith("linux"):
+        # Imported here, in the child about to exec: importing ctypes makes libffi open a
+        # hidden temp file, which the services themselves should never hold.
+        import ctypes
+
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
