@@ -15,8 +15,9 @@ from gateway.access import ApiKeys
 from gateway.admission import admission_middleware
 from gateway.auth import auth_middleware
 from gateway.bulkhead import Bulkhead
-from gateway.cors import add_cors_headers, cors_middleware
-from gateway.keys import API_KEYS, BULKHEAD, CATALOG, CONFIG, HEALTH, METRICS, OBJECTS
+from gateway.cors import cors_middleware
+from gateway.direct_uploads import DirectUploads
+from gateway.keys import API_KEYS, BULKHEAD, CATALOG, CONFIG, DIRECT, HEALTH, METRICS, OBJECTS
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
@@ -27,7 +28,7 @@ from gateway.routes import ROUTES
 from gateway.sqlite_catalog import SqliteCatalog
 from ring import Ring, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
-from shardgate.web import REGISTRY_KEY, error_middleware, metrics_middleware
+from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
 
 RING = web.AppKey("ring", Ring)
 _PROBE = web.AppKey("probe", asyncio.Task[None])
@@ -100,17 +101,26 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             client, interval=config.health_interval, down_backoff=config.node_down_backoff
         )
         app[HEALTH] = health
+        writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)
         app[OBJECTS] = ObjectService(
             ring=app[RING],
             catalog=app[CATALOG],
             client=client,
             health=health,
-            writer=ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout),
+            writer=writer,
             reader=ReplicatedReader(client, health, metrics),
             metrics=metrics,
             write_quorum=config.write_quorum,
             max_object_size=config.max_object_size,
             io_timeout=config.node_io_timeout,
+        )
+        app[DIRECT] = DirectUploads(
+            config=config,
+            objects=app[OBJECTS],
+            catalog=app[CATALOG],
+            client=client,
+            health=health,
+            writer=writer,
         )
         yield
 

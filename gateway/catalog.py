@@ -93,6 +93,19 @@ BucketDeletion = Literal["deleted", "missing", "not_empty"]
 
 
 @dataclass(frozen=True)
+class PendingRecord:
+    """A presigned direct upload: where it goes, until when it may be committed, and to what."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    node_id: str
+    created: float
+    expires: float  # commit deadline: token expiry plus the pending grace
+    committed_version: str | None = None
+
+
+@dataclass(frozen=True)
 class Repair:
     """A replica that should hold a version and may not: it missed the write or a handoff has it."""
 
@@ -120,10 +133,15 @@ class Catalog(Protocol):
         """Delete the bucket only if it holds no object (checked in the same transaction)."""
 
     async def commit_object(
-        self, record: ObjectRecord, repairs: Sequence[Repair] = (), *, create_only: bool = False
+        self,
+        record: ObjectRecord,
+        repairs: Sequence[Repair] = (),
+        *,
+        create_only: bool = False,
+        settles: str | None = None,
     ) -> bool:
         """Make `record` visible unless a newer version is (or, create_only, any version is);
-        True if it became current."""
+        True if it became current. `settles` marks that pending upload committed, atomically."""
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
 
@@ -131,6 +149,12 @@ class Catalog(Protocol):
         self, bucket: str, *, prefix: str, after: str, limit: int
     ) -> list[ObjectRecord]:
         """Objects with keys starting with `prefix` and sorting after `after`, in key order."""
+
+    async def add_pending(self, record: PendingRecord) -> None: ...
+
+    async def get_pending(self, upload_id: str) -> PendingRecord | None: ...
+
+    async def latest_pending(self, bucket: str, key: str) -> PendingRecord | None: ...
 
     async def add_api_key(self, record: ApiKeyRecord) -> None: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from gateway.errors import UnsupportedMediaType
+from shardgate.media import allowed, base_type
 
 Check = Callable[[bytes], bool]
 
@@ -72,23 +73,6 @@ TEXT_TYPES = {
     "application/yaml",
     "image/svg+xml",
 }
-# Types a browser would render or run in the gateway's origin: served as attachments.
-ACTIVE_TYPES = {
-    "text/html",
-    "application/xhtml+xml",
-    "image/svg+xml",
-    "text/xml",
-    "application/xml",
-    "text/javascript",
-    "application/javascript",
-    "application/x-javascript",
-    "text/ecmascript",
-    "application/ecmascript",
-}
-
-
-def base_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def _is_text(head: bytes) -> bool:
@@ -108,14 +92,6 @@ def _signature(declared: str) -> Check | None:
     if declared.startswith("text/") or declared in TEXT_TYPES:
         return _is_text
     return SIGNATURES.get(declared)
-
-
-def allowed(declared: str, patterns: Sequence[str]) -> bool:
-    """Whether the type fits an allow-list of exact types and `major/*` wildcards (empty: all)."""
-    if not patterns:
-        return True
-    major = declared.split("/", 1)[0]
-    return any(p.lower() in (declared, f"{major}/*", "*/*") for p in patterns)
 
 
 def check_type(content_type: str, allow: Sequence[str]) -> None:

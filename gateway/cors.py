@@ -7,9 +7,9 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.errors import CorsForbidden, InvalidArgument
-from gateway.keys import CATALOG, CORS_ORIGIN
+from gateway.keys import CATALOG
 from gateway.names import check_bucket
-from shardgate.web import Handler
+from shardgate.web import CORS_ORIGIN, Handler, origin_allowed
 
 ALLOW_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 ALLOW_HEADERS = frozenset(
@@ -24,15 +24,7 @@ ALLOW_HEADERS = frozenset(
         "range",
     }
 )
-EXPOSE_HEADERS = (
-    "ETag, Last-Modified, Content-Length, Content-Range, Content-Disposition, "
-    "X-Shardgate-Version, Retry-After"
-)
 _OBJECTS = "/v1/objects/"
-
-
-def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
-    return "*" in allowed or origin in allowed
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -65,7 +57,7 @@ async def preflight(request: web.Request) -> web.Response:
 
 
 def cors_middleware() -> Middleware:
-    """Notes the request's origin when its bucket allows it; `add_cors_headers` then stamps
+    """Notes the request's origin when its bucket allows it; shardgate.web.add_cors_headers stamps
     every response, error or stream alike, just before its headers go out."""
 
     @web.middleware
@@ -79,11 +71,3 @@ def cors_middleware() -> Middleware:
         return await handler(request)
 
     return middleware
-
-
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    origin = request.get(CORS_ORIGIN)
-    if origin is not None:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        response.headers["Vary"] = "Origin"

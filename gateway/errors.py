@@ -78,6 +78,23 @@ class CorsForbidden(GatewayError):
     code = "CORSForbidden"
 
 
+class NoSuchUpload(GatewayError):
+    status = 404
+    code = "NoSuchUpload"
+
+
+class UploadConflict(GatewayError):
+    """The upload was committed already (and since replaced), or its commit window passed."""
+
+    status = 409
+    code = "UploadConflict"
+
+
+class IncompleteBody(GatewayError):
+    status = 400
+    code = "IncompleteBody"
+
+
 class MissingContentLength(GatewayError):
     status = 411
     code = "MissingContentLength"

@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway.access import ApiKeys, Principal
 from gateway.bulkhead import Bulkhead
 from gateway.catalog import Catalog
+from gateway.direct_uploads import DirectUploads
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.object_service import ObjectService
@@ -19,5 +20,5 @@ OBJECTS = web.AppKey("objects", ObjectService)
 METRICS = web.AppKey("metrics", GatewayMetrics)
 API_KEYS = web.AppKey("api_keys", ApiKeys)
 BULKHEAD = web.AppKey("bulkhead", Bulkhead)
+DIRECT = web.AppKey("direct", DirectUploads)
 PRINCIPAL = web.RequestKey("principal", Principal)
-CORS_ORIGIN = web.RequestKey("cors_origin", str)

@@ -17,12 +17,12 @@ from ring import Node
 from shardgate.internal_api import (
     BUCKET_HEADER,
     KEY_HEADER,
-    META_PREFIX,
     MIN_VERSION_HEADER,
     VERSION_HEADER,
     encode_key,
-    meta_headers,
     object_path,
+    pending_path,
+    put_headers,
     version_path,
 )
 from shardgate.signing import sign_request
@@ -146,10 +146,7 @@ class NodeClient:
         content_type: str,
         user_meta: Mapping[str, str],
     ) -> PutAck:
-        headers = {**self._identity(addr, version), "Content-Type": content_type}
-        headers.update(meta_headers(user_meta, META_PREFIX))
-        if size is not None:
-            headers["Content-Length"] = str(size)
+        headers = put_headers(addr.bucket, addr.key, version, content_type, user_meta, size)
         path = object_path(addr.partition, addr.obj_hash)
         response = await self._request(node, "PUT", path, headers, data=body, timeout=self._timeout)
         async with response:
@@ -191,6 +188,62 @@ class NodeClient:
                 node, f"discard answered {response.status}: {payload}", response.status
             )
         return bool(payload["discarded"])
+
+    async def pending(self, node: Node, upload_id: str) -> dict[str, Any] | None:
+        """What the node received for a direct upload, or None if it holds nothing for it."""
+        response = await self._request(
+            node, "GET", pending_path(upload_id), {}, timeout=self._short
+        )
+        async with response:
+            payload = await self._json(node, response)
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise NodeFailed(
+                node, f"pending answered {response.status}: {payload}", response.status
+            )
+        return dict(payload)
+
+    async def copy_pending(self, node: Node, upload_id: str, version: str, peer: Node) -> PutAck:
+        """Have `node` push its pending upload to `peer` as `version` (no bytes through here)."""
+        path = pending_path(upload_id, "copy")
+        body = {"version": version, "peer_url": peer.url}
+        response = await self._request(node, "POST", path, {}, json=body, timeout=self._timeout)
+        async with response:
+            payload = await self._json(node, response)
+        if response.status != 200:
+            raise NodeFailed(node, f"copy answered {response.status}: {payload}", response.status)
+        if payload["status"] == 409:
+            return PutAck(peer.id, etag="", size=0, superseded=True)
+        if payload["status"] != 201:
+            raise NodeFailed(
+                peer, f"copy from {node.id} answered {payload['status']}: {payload['answer']}"
+            )
+        return PutAck(peer.id, etag=payload["answer"]["etag"], size=payload["answer"]["size"])
+
+    async def publish_pending(self, node: Node, upload_id: str, version: str) -> PutAck:
+        path = pending_path(upload_id, "publish")
+        response = await self._request(
+            node, "POST", path, {}, json={"version": version}, timeout=self._short
+        )
+        async with response:
+            payload = await self._json(node, response)
+        if response.status == 409:
+            return PutAck(node.id, etag="", size=0, superseded=True)
+        if response.status != 201:
+            raise NodeFailed(
+                node, f"publish answered {response.status}: {payload}", response.status
+            )
+        return PutAck(node.id, etag=payload["etag"], size=payload["size"])
+
+    async def drop_pending(self, node: Node, upload_id: str) -> None:
+        response = await self._request(
+            node, "DELETE", pending_path(upload_id), {}, timeout=self._short
+        )
+        async with response:
+            await self._json(node, response)
+        if response.status not in (200, 404):
+            raise NodeFailed(node, f"drop answered {response.status}", response.status)
 
     async def status(self, node: Node) -> NodeStatus:
         response = await self._request(node, "GET", "/healthz", {}, timeout=self._short)

@@ -56,6 +56,13 @@ class ObjectService:
         self._io_timeout = io_timeout
         self._clock = VersionClock()
 
+    def new_version(self) -> str:
+        return self._clock.next()
+
+    def limit_for(self, policy: BucketRecord) -> int:
+        limit = self._max_size if policy.max_object_size is None else policy.max_object_size
+        return min(limit, self._max_size)
+
     def address(self, bucket: str, key: str) -> ObjectAddress:
         obj_hash = object_hash(bucket, key)
         return ObjectAddress(
@@ -93,8 +100,7 @@ class ObjectService:
         refused upload leaves no committed replica behind.
         """
         policy = await self.bucket(bucket)
-        limit = self._max_size if policy.max_object_size is None else policy.max_object_size
-        limit = min(limit, self._max_size)
+        limit = self.limit_for(policy)
         if size is not None and size > limit:
             raise EntityTooLarge(f"object of {size} bytes exceeds the {limit}-byte limit")
         check_type(content_type, policy.allowed_types)

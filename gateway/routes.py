@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import cors
-from gateway.api import api_keys, buckets, cluster, forms, health, listing, objects, openapi
+from gateway.api import api_keys, buckets, cluster, direct, forms, health, listing, objects, openapi
 from shardgate.web import metrics_handler
 
 _BUCKET_OBJECTS = "/v1/objects/{bucket}"
@@ -19,10 +19,12 @@ ROUTES = [
     web.get(_BUCKET_OBJECTS, listing.list_objects),
     web.post(_BUCKET_OBJECTS, forms.post_objects),
     web.options(_BUCKET_OBJECTS, cors.preflight),
+    web.post(_OBJECT + "/commit", direct.commit),
     web.put(_OBJECT, objects.put_object),
     web.get(_OBJECT, objects.get_object),  # aiohttp adds HEAD for GET routes
     web.delete(_OBJECT, objects.delete_object),
     web.options(_OBJECT, cors.preflight),
+    web.post("/v1/presign", direct.presign),
     web.post("/v1/keys", api_keys.create_key),
     web.get("/v1/keys", api_keys.list_keys),
     web.delete("/v1/keys/{id}", api_keys.revoke_key),

@@ -12,7 +12,14 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.catalog import ApiKeyRecord, BucketDeletion, BucketRecord, ObjectRecord, Repair
+from gateway.catalog import (
+    ApiKeyRecord,
+    BucketDeletion,
+    BucketRecord,
+    ObjectRecord,
+    PendingRecord,
+    Repair,
+)
 
 T = TypeVar("T")
 
@@ -35,6 +42,16 @@ CREATE TABLE IF NOT EXISTS objects (
     deleted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
 );
+CREATE TABLE IF NOT EXISTS pending_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    committed_version TEXT
+);
+CREATE INDEX IF NOT EXISTS pending_by_key ON pending_uploads (bucket, key, created);
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -69,6 +86,7 @@ WHERE excluded.version > objects.version
 _CREATE = _UPSERT + " AND objects.deleted = 1"
 _OBJECT_COLUMNS = "bucket, key, version, size, etag, content_type, replicas, user_meta, sha256"
 _KEY_COLUMNS = "id, name, sha256, rights, buckets, created, revoked"
+_PENDING_COLUMNS = "upload_id, bucket, key, node_id, created, expires, committed_version"
 
 
 class SqliteCatalog:
@@ -159,7 +177,12 @@ class SqliteCatalog:
         return await self._run(delete)
 
     async def commit_object(
-        self, record: ObjectRecord, repairs: Sequence[Repair] = (), *, create_only: bool = False
+        self,
+        record: ObjectRecord,
+        repairs: Sequence[Repair] = (),
+        *,
+        create_only: bool = False,
+        settles: str | None = None,
     ) -> bool:
         values = (
             record.bucket,
@@ -175,6 +198,11 @@ class SqliteCatalog:
 
         def commit(db: sqlite3.Connection) -> bool:
             changed = db.execute(_CREATE if create_only else _UPSERT, values).rowcount > 0
+            if settles is not None:
+                db.execute(
+                    "UPDATE pending_uploads SET committed_version = ? WHERE upload_id = ?",
+                    (record.version, settles),
+                )
             _add_repairs(db, repairs)
             return changed
 
@@ -204,6 +232,27 @@ class SqliteCatalog:
             return [_object(row) for row in rows]
 
         return await self._run(select)
+
+    async def add_pending(self, record: PendingRecord) -> None:
+        await self._run(
+            lambda db: db.execute(
+                f"INSERT INTO pending_uploads ({_PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                astuple(record),
+            )
+        )
+
+    async def get_pending(self, upload_id: str) -> PendingRecord | None:
+        query = f"SELECT {_PENDING_COLUMNS} FROM pending_uploads WHERE upload_id = ?"  # noqa: S608
+        row = await self._run(lambda db: db.execute(query, (upload_id,)).fetchone())
+        return PendingRecord(*row) if row else None
+
+    async def latest_pending(self, bucket: str, key: str) -> PendingRecord | None:
+        query = (
+            f"SELECT {_PENDING_COLUMNS} FROM pending_uploads "  # noqa: S608
+            "WHERE bucket = ? AND key = ? ORDER BY created DESC LIMIT 1"
+        )
+        row = await self._run(lambda db: db.execute(query, (bucket, key)).fetchone())
+        return PendingRecord(*row) if row else None
 
     async def add_api_key(self, record: ApiKeyRecord) -> None:
         values = (

@@ -10,6 +10,8 @@ import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from shardgate.tokens import derived_key, parse_keys
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
@@ -30,6 +32,7 @@ class NodeConfig:
     node_id: str
     data_dir: Path
     cluster_secret: bytes = field(repr=False)
+    token_keys: Mapping[str, bytes] = field(repr=False, default_factory=dict)
     host: str = "127.0.0.1"
     port: int = 0
     chunk_size: int = 256 * KiB
@@ -48,6 +51,11 @@ class GatewayConfig:
     ring_file: Path
     cluster_secret: bytes = field(repr=False)
     admin_key_sha256: str = field(repr=False)
+    token_keys: Mapping[str, bytes] = field(repr=False, default_factory=dict)
+    token_kid: str = ""
+    token_lifetime: float = 900.0
+    token_max_lifetime: float = 7 * 86400.0
+    pending_grace: float = 3600.0
     host: str = "127.0.0.1"
     port: int = 8080
     write_quorum: int = 2
@@ -73,7 +81,7 @@ class GatewayConfig:
         return self.data_dir / "catalog.sqlite3"
 
 
-_SECRET_FIELDS = {"cluster_secret", "admin_key_sha256"}
+_SECRET_FIELDS = {"cluster_secret", "admin_key_sha256", "token_keys"}
 C = TypeVar("C", NodeConfig, GatewayConfig)
 
 
@@ -134,7 +142,8 @@ def _build(
     document = _read_toml(path)
     values: dict[str, Any] = dict(document.get(section, {}))
     hints = get_type_hints(cls)
-    secret_files = {"cluster_secret_file"} | ({"admin_key_file"} if section == "gateway" else set())
+    secret_files = {"cluster_secret_file", "token_keys_file"}
+    secret_files |= {"admin_key_file"} if section == "gateway" else set()
     unknown = set(values) - set(hints) - secret_files
     if unknown:
         raise ConfigError(f"[{section}]: unknown settings {sorted(unknown)}")
@@ -168,9 +177,8 @@ def load_node_config(
     secret = _secret("cluster_secret", env, files)
     if not secret:
         raise ConfigError("cluster secret missing: set SHARDGATE_CLUSTER_SECRET(_FILE)")
-    return _build(
-        NodeConfig, "node", path, env, overrides or {}, {"cluster_secret": secret.encode()}
-    )
+    secrets = {"cluster_secret": secret.encode(), "token_keys": _token_keys(env, files, secret)}
+    return _build(NodeConfig, "node", path, env, overrides or {}, secrets)
 
 
 def load_gateway_config(
@@ -191,11 +199,33 @@ def load_gateway_config(
         path,
         env,
         overrides or {},
-        {"cluster_secret": secret.encode(), "admin_key_sha256": hash_api_key(admin_key)},
+        {
+            "cluster_secret": secret.encode(),
+            "admin_key_sha256": hash_api_key(admin_key),
+            "token_keys": _token_keys(env, files, secret),
+        },
     )
     if config.write_quorum < 1:
         raise ConfigError("gateway.write_quorum must be at least 1")
+    if config.token_kid and config.token_kid not in config.token_keys:
+        raise ConfigError(f"gateway.token_kid {config.token_kid!r} is not among the token keys")
     return config
+
+
+def _token_keys(env: Mapping[str, str], files: Mapping[str, Any], cluster_secret: str) -> dict[str, bytes]:
+    """Upload-token keys as kid=secret pairs (rotation: list the new and the old one)."""
+    text = _secret("token_keys", env, files)
+    if not text:
+        return derived_key(cluster_secret.encode())
+    try:
+        return parse_keys(text)
+    except ValueError as exc:
+        raise ConfigError(f"token keys: {exc}") from None
+
+
+def signing_kid(config: GatewayConfig) -> str:
+    """The key id new tokens are signed with: the configured one, else the last listed."""
+    return config.token_kid or list(config.token_keys)[-1]
 
 
 def hash_api_key(key: str) -> str:

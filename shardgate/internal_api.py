@@ -15,6 +15,26 @@ META_PREFIX = "X-Shardgate-Meta-"
 PUBLIC_META_PREFIX = "X-Meta-"
 
 
+def pending_path(upload_id: str, action: str = "") -> str:
+    return f"{PREFIX}/pending/{upload_id}" + (f"/{action}" if action else "")
+
+
+def put_headers(
+    bucket: str, key: str, version: str, content_type: str, user_meta: Mapping[str, str], size: int | None
+) -> dict[str, str]:
+    """Headers of an internal PUT that stores one version (from the gateway or a peer node)."""
+    headers = {
+        BUCKET_HEADER: bucket,
+        KEY_HEADER: encode_key(key),
+        VERSION_HEADER: version,
+        "Content-Type": content_type,
+        **meta_headers(user_meta, META_PREFIX),
+    }
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return headers
+
+
 def object_path(partition: int, obj_hash: str) -> str:
     return f"{PREFIX}/objects/{partition}/{obj_hash}"
 

@@ -29,6 +29,11 @@ from shardgate.errors import ShardgateError
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+CORS_ORIGIN = web.RequestKey("cors_origin", str)
+CORS_EXPOSE_HEADERS = (
+    "ETag, Last-Modified, Content-Length, Content-Range, Content-Disposition, "
+    "X-Shardgate-Version, Retry-After"
+)
 
 _HTTP_CODES = {
     400: "BadRequest",
@@ -99,6 +104,19 @@ def metrics_middleware(registry: CollectorRegistry) -> Middleware:
             requests.labels(template, request.method, str(status)).inc()
 
     return middleware
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    return "*" in allowed or origin in allowed
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: stamp every answer (error or stream alike) to an admitted origin."""
+    origin = request.get(CORS_ORIGIN)
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+        response.headers["Vary"] = "Origin"
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

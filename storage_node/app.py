@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from shardgate.config import NodeConfig
-from shardgate.web import REGISTRY_KEY, error_middleware, metrics_middleware
+from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
 from storage_node.auth import signature_middleware
 from storage_node.disk import DiskStore
-from storage_node.keys import CONFIG, METRICS, STORE
+from storage_node.keys import CONFIG, METRICS, PEERS, STORE
 from storage_node.metrics import NodeMetrics
 from storage_node.objects import stamp_validators
+from storage_node.peers import PeerClient
 from storage_node.routes import ROUTES
 from storage_node.store import Store
 
@@ -28,5 +32,14 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     app[REGISTRY_KEY] = registry
     app[METRICS] = NodeMetrics.create(registry)
     app.on_response_prepare.append(stamp_validators)
+    app.on_response_prepare.append(add_cors_headers)
+    app.cleanup_ctx.append(_peers)
     app.add_routes(ROUTES)
     return app
+
+
+async def _peers(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        app[PEERS] = PeerClient(session, config.cluster_secret, config.chunk_size)
+        yield

@@ -11,48 +11,29 @@ Object paths come from the hash of bucket/key, never from the key itself.
 from __future__ import annotations
 
 import asyncio
-import errno
 import hashlib
 import os
 import shutil
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TypeVar
 
-from storage_node.errors import IncompleteBody, InsufficientStorage, Superseded
-from storage_node.records import NewVersion, ObjectMeta
+from storage_node.disk_io import fsync_dir, storage_errors
+from storage_node.errors import IncompleteBody, Superseded
+from storage_node.pending_store import DiskPendingUploads
+from storage_node.records import NewVersion, ObjectMeta, PendingUpload
 from storage_node.store import Usage
 
 T = TypeVar("T")
 TMP_SUFFIX = ".tmp"
 READ_CHUNK = 256 * 1024
+HEAD_BYTES = 4096
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _storage_errors(func: Callable[..., T]) -> Callable[..., T]:
-    """Turn a full disk into 507 rather than a 500 with a traceback."""
-
-    def wrapper(*args: object) -> T:
-        try:
-            return func(*args)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise InsufficientStorage("no space left on this node's disk") from exc
-            raise
-
-    return wrapper
-
-
-@_storage_errors
+@storage_errors
 def _open_new(path: Path) -> IO[bytes]:
     return path.open("xb")
 
@@ -60,13 +41,24 @@ def _open_new(path: Path) -> IO[bytes]:
 class DiskWriter:
     """Streams one version into tmp/ while computing its md5 and size."""
 
-    def __init__(self, store: DiskStore, partition: int, obj_hash: str, path: Path, fh: IO[bytes]):
+    def __init__(
+        self,
+        store: DiskStore,
+        partition: int,
+        obj_hash: str,
+        path: Path,
+        fh: IO[bytes],
+        *,
+        sha256: bool = False,
+    ) -> None:
         self._store = store
         self._partition = partition
         self._hash = obj_hash
         self._path = path
         self._fh = fh
         self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha256 = hashlib.sha256() if sha256 else None
+        self.head = b""
         self._size = 0
         self._done = False
 
@@ -74,14 +66,46 @@ class DiskWriter:
     def bytes_written(self) -> int:
         return self._size
 
-    @_storage_errors
+    @storage_errors
     def _write_sync(self, chunk: bytes) -> None:
         self._fh.write(chunk)
         self._md5.update(chunk)
+        if self._sha256 is not None:
+            self._sha256.update(chunk)
 
     async def write(self, chunk: bytes) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._write_sync, chunk)
+        if len(self.head) < HEAD_BYTES:
+            self.head += chunk[: HEAD_BYTES - len(self.head)]
         self._size += len(chunk)
+
+    @property
+    def sha256(self) -> str | None:
+        return self._sha256.hexdigest() if self._sha256 is not None else None
+
+    async def commit_pending(self, upload: PendingUpload) -> PendingUpload:
+        """Keep the bytes as a pending direct upload: durable, but no version of any object."""
+        done = PendingUpload(
+            **{
+                **asdict(upload),
+                "size": self._size,
+                "etag": self._md5.hexdigest(),
+                "sha256": self.sha256,
+            }
+        )
+        await asyncio.get_running_loop().run_in_executor(None, self._commit_pending_sync, done)
+        self._done = True
+        return done
+
+    def _commit_pending_sync(self, upload: PendingUpload) -> None:
+        self._fh.flush()
+        if self._store.fsync:
+            os.fsync(self._fh.fileno())
+        self._fh.close()
+        try:
+            self._store.uploads.receive(self._path, upload)
+        finally:
+            self._store.release_tmp(self._path)
 
     async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
         if expected_size is not None and expected_size != self._size:
@@ -100,7 +124,7 @@ class DiskWriter:
         self._done = True
         return result
 
-    @_storage_errors
+    @storage_errors
     def _commit_sync(self, meta: ObjectMeta) -> ObjectMeta:
         store = self._store
         self._fh.flush()
@@ -123,7 +147,7 @@ class DiskWriter:
             os.rename(self._path, target / f"{meta.version}.data")
             os.rename(meta_tmp, target / f"{meta.version}.meta")
             if store.fsync:
-                _fsync_dir(target)
+                fsync_dir(target)
         finally:
             meta_tmp.unlink(missing_ok=True)
             store.release_tmp(meta_tmp)
@@ -155,10 +179,11 @@ class DiskStore:
         self.fsync = fsync
         self.objects = root / "objects"
         self.tmp = root / "tmp"
-        self.objects.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        for directory in (self.objects, self.tmp):
+            directory.mkdir(parents=True, exist_ok=True)
         self.active_tmp: set[Path] = set()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.uploads = DiskPendingUploads(self)
 
     def lock(self, obj_hash: str) -> asyncio.Lock:
         """Serialises commits of one object within this process (one process owns a data dir)."""
@@ -199,7 +224,7 @@ class DiskStore:
         for directory in reversed(missing):
             directory.mkdir(exist_ok=True)
             if self.fsync:
-                _fsync_dir(directory.parent)
+                fsync_dir(directory.parent)
 
     @staticmethod
     def _versions(target: Path) -> tuple[set[str], set[str], set[str]]:
@@ -230,7 +255,9 @@ class DiskStore:
             if name.partition(".")[0] < keep:
                 (target / name).unlink(missing_ok=True)
 
-    async def create_writer(self, partition: int, obj_hash: str) -> DiskWriter:
+    async def create_writer(
+        self, partition: int, obj_hash: str, *, sha256: bool = False
+    ) -> DiskWriter:
         path = self.tmp_path()
         opening = asyncio.get_running_loop().run_in_executor(None, _open_new, path)
         try:
@@ -240,7 +267,7 @@ class DiskStore:
             # it once the open has finished, whichever way it ends.
             opening.add_done_callback(lambda done: self._drop_opened(path, done))
             raise
-        return DiskWriter(self, partition, obj_hash, path, fh)
+        return DiskWriter(self, partition, obj_hash, path, fh, sha256=sha256)
 
     def _drop_opened(self, path: Path, opening: asyncio.Future[IO[bytes]]) -> None:
         if not opening.cancelled() and opening.exception() is None:
@@ -277,7 +304,7 @@ class DiskStore:
                 None, self._tombstone_sync, partition, obj_hash, meta
             )
 
-    @_storage_errors
+    @storage_errors
     def _tombstone_sync(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
         target = self.object_dir(partition, obj_hash)
         current = self.newest_sync(target)
@@ -291,7 +318,7 @@ class DiskStore:
             self.make_dirs(target)
             os.rename(tmp, target / f"{meta.version}.ts")
             if self.fsync:
-                _fsync_dir(target)
+                fsync_dir(target)
         finally:
             tmp.unlink(missing_ok=True)
             self.release_tmp(tmp)
@@ -311,7 +338,7 @@ class DiskStore:
         meta_file.unlink()  # the commit point goes first, so the version vanishes at once
         (target / f"{version}.data").unlink(missing_ok=True)
         if self.fsync:
-            _fsync_dir(target)
+            fsync_dir(target)
         return True
 
     async def list_partition(self, partition: int) -> list[tuple[str, ObjectMeta]]:

@@ -45,6 +45,36 @@ class RangeNotSatisfiable(NodeError):
     code = "InvalidRange"
 
 
+class EntityTooLarge(NodeError):
+    status = 413
+    code = "EntityTooLarge"
+
+
+class UnsupportedMediaType(NodeError):
+    status = 415
+    code = "UnsupportedMediaType"
+
+
+class UploadIdUsed(NodeError):
+    status = 409
+    code = "UploadIdUsed"
+
+
+class NoSuchUpload(NodeError):
+    status = 404
+    code = "NoSuchUpload"
+
+
+class BadDigest(NodeError):
+    status = 400
+    code = "BadDigest"
+
+
+class CorsForbidden(NodeError):
+    status = 403
+    code = "CORSForbidden"
+
+
 class IncompleteBody(NodeError):
     status = 400
     code = "IncompleteBody"

@@ -6,8 +6,10 @@ from aiohttp import web
 
 from shardgate.config import NodeConfig
 from storage_node.metrics import NodeMetrics
+from storage_node.peers import PeerClient
 from storage_node.store import Store
 
 CONFIG = web.AppKey("config", NodeConfig)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", NodeMetrics)
+PEERS = web.AppKey("peers", PeerClient)

@@ -63,10 +63,10 @@ class StoredFileResponse(web.FileResponse):
 async def stamp_validators(request: web.Request, response: web.StreamResponse) -> None:
     if isinstance(response, StoredFileResponse):
         response.headers[hdrs.ETAG] = f'"{response.meta.etag}"'
-        response.headers[hdrs.LAST_MODIFIED] = _http_date(response.meta.version)
+        response.headers[hdrs.LAST_MODIFIED] = http_date(response.meta.version)
 
 
-def _http_date(version: str) -> str:
+def http_date(version: str) -> str:
     return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(version_to_timestamp(version)))
 
 
@@ -120,17 +120,18 @@ async def put_object(request: web.Request) -> web.Response:
     return web.json_response(meta.listing_entry(), status=201)
 
 
-async def _current(request: web.Request) -> tuple[int, str, ObjectMeta]:
-    partition, obj_hash = _address(request)
+async def current_version(
+    request: web.Request, partition: int, obj_hash: str, wanted: str
+) -> ObjectMeta:
+    """The newest stored version, if it is data and at least as new as `wanted`."""
     meta = await request.app[STORE].newest(partition, obj_hash)
     if meta is None:
         raise NotFound("no such object on this node")
     if meta.tombstone:
         raise NotFound("object deleted", headers={TOMBSTONE_HEADER: meta.version})
-    wanted = request.headers.get(MIN_VERSION_HEADER, "")
     if meta.version < wanted:
         raise NotFound("this node holds an older version", headers={VERSION_HEADER: meta.version})
-    return partition, obj_hash, meta
+    return meta
 
 
 def _headers(meta: ObjectMeta) -> CIMultiDict[str]:
@@ -138,7 +139,7 @@ def _headers(meta: ObjectMeta) -> CIMultiDict[str]:
         {
             hdrs.CONTENT_TYPE: meta.content_type,
             hdrs.ETAG: f'"{meta.etag}"',
-            hdrs.LAST_MODIFIED: _http_date(meta.version),
+            hdrs.LAST_MODIFIED: http_date(meta.version),
             hdrs.ACCEPT_RANGES: "bytes",
             VERSION_HEADER: meta.version,
         }
@@ -182,8 +183,16 @@ def _byte_range(request: web.Request, size: int) -> tuple[int, int]:
 
 
 async def get_object(request: web.Request) -> web.StreamResponse:
-    partition, obj_hash, meta = await _current(request)
-    headers = _headers(meta)
+    partition, obj_hash = _address(request)
+    wanted = request.headers.get(MIN_VERSION_HEADER, "")
+    meta = await current_version(request, partition, obj_hash, wanted)
+    return await serve_version(request, partition, obj_hash, meta, _headers(meta))
+
+
+async def serve_version(
+    request: web.Request, partition: int, obj_hash: str, meta: ObjectMeta, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """Answer GET or HEAD for one stored version: validators, ranges, sendfile when possible."""
     if _not_modified(request, meta):
         return web.Response(status=304, headers=headers)
     store, metrics = request.app[STORE], request.app[METRICS]

@@ -20,6 +20,32 @@ class NewVersion:
 
 
 @dataclass(frozen=True)
+class PendingUpload:
+    """A direct upload received with a token and waiting for the gateway's commit."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    partition: int
+    obj_hash: str
+    size: int
+    etag: str
+    sha256: str | None
+    content_type: str
+    head: str  # the first bytes, hex, so the gateway can check magic numbers
+    received: float
+    state: str = "received"  # or "published", "dropped"
+    version: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> PendingUpload:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True)
 class ObjectMeta:
     """One stored version of an object, or its tombstone."""
 

@@ -6,9 +6,11 @@ from aiohttp import web
 
 from shardgate.internal_api import PREFIX
 from shardgate.web import metrics_handler
-from storage_node import health, objects, partitions
+from storage_node import direct, health, objects, partitions, pending
 
 _OBJECT = PREFIX + "/objects/{partition:\\d+}/{hash:[0-9a-f]{32}}"
+_PENDING = PREFIX + "/pending/{upload_id:[0-9a-f]{24}}"
+_DIRECT = "/direct/v1/{bucket}/{key:.+}"
 
 ROUTES = [
     web.put(_OBJECT, objects.put_object),
@@ -16,6 +18,14 @@ ROUTES = [
     web.delete(_OBJECT, objects.delete_object),
     web.delete(_OBJECT + "/versions/{version:\\d{20}}", objects.discard_version),
     web.get(PREFIX + "/partitions/{partition:\\d+}", partitions.list_partition),
+    web.get(_PENDING, pending.get_pending),
+    web.post(_PENDING + "/copy", pending.copy_pending),
+    web.post(_PENDING + "/publish", pending.publish_pending),
+    web.delete(_PENDING, pending.drop_pending),
+    web.put(_DIRECT, direct.put_direct),
+    web.post(_DIRECT, direct.post_direct),
+    web.get(_DIRECT, direct.get_direct),
+    web.options(_DIRECT, direct.preflight_direct),
     web.get("/healthz", health.healthz),
     web.get("/metrics", metrics_handler),
 ]

@@ -7,12 +7,10 @@ import binascii
 import logging
 import re
 import time
-from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
 from gateway.catalog import ObjectRecord
-from gateway.content_types import ACTIVE_TYPES, base_type
 from gateway.errors import InvalidArgument, InvalidDigest, MissingContentLength, PreconditionFailed
 from gateway.keys import CONFIG, METRICS, OBJECTS, PRINCIPAL
 from gateway.names import check_bucket, check_key
@@ -24,6 +22,7 @@ from shardgate.internal_api import (
     meta_from_headers,
     meta_headers,
 )
+from shardgate.media import public_meta_headers, safety_headers
 from shardgate.streams import sized_chunks
 
 log = logging.getLogger(__name__)
@@ -46,12 +45,9 @@ def _download_headers(record: ObjectRecord) -> dict[str, str]:
         ),
         hdrs.ACCEPT_RANGES: "bytes",
         VERSION_HEADER: record.version,
-        "X-Content-Type-Options": "nosniff",
     }
-    if base_type(record.content_type) in ACTIVE_TYPES:
-        name = quote(record.key.rsplit("/", 1)[-1], safe="")
-        headers[hdrs.CONTENT_DISPOSITION] = f"attachment; filename*=UTF-8''{name}"
-    headers.update(meta_headers(record.user_meta, PUBLIC_META_PREFIX))
+    headers.update(safety_headers(record.key, record.content_type))
+    headers.update(public_meta_headers(record.user_meta))
     return headers
 
 

@@ -1,0 +1,90 @@
+"""Presign and commit: the two gateway calls around a direct upload to (or download from) a node."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from gateway.direct_uploads import PresignRequest
+from gateway.errors import InvalidArgument
+from gateway.keys import DIRECT, OBJECTS, PRINCIPAL
+from gateway.names import check_bucket, check_key
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidArgument("send a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("send a JSON object")
+    return body
+
+
+def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise InvalidArgument(f"{name} must be a {kind.__name__}")
+    return value
+
+
+async def presign(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    bucket = check_bucket(str(body.get("bucket", "")))
+    key = check_key(str(body.get("key", "")))
+    method = str(body.get("method", "PUT")).upper()
+    principal = request[PRINCIPAL]
+    if method == "GET":
+        if (
+            not principal.may("read", bucket)
+            and not (await request.app[OBJECTS].bucket(bucket)).public_read
+        ):
+            principal.require("read", bucket)
+    else:
+        principal.require("write", bucket)
+    sha256 = _optional(body, "sha256", str)
+    if sha256 is not None and not _HEX64.fullmatch(sha256):
+        raise InvalidArgument("sha256 must be 64 lower-case hex digits")
+    expires_in = _optional(body, "expires_in", (int, float))  # type: ignore[arg-type]
+    for name in ("max_size", "size"):
+        if (value := _optional(body, name, int)) is not None and value < 0:
+            raise InvalidArgument(f"{name} must not be negative")
+    presigned = await request.app[DIRECT].presign(
+        PresignRequest(
+            bucket=bucket,
+            key=key,
+            method=method,
+            expires_in=float(expires_in) if expires_in is not None else None,
+            max_size=body.get("max_size"),
+            size=body.get("size"),
+            content_type=_optional(body, "content_type", str),
+            sha256=sha256,
+        )
+    )
+    return web.json_response(presigned.to_json())
+
+
+async def commit(request: web.Request) -> web.Response:
+    bucket = check_bucket(request.match_info["bucket"])
+    key = check_key(request.match_info["key"])
+    request[PRINCIPAL].require("write", bucket)
+    body = await _json_object(request)
+    size = body.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise InvalidArgument("size (the number of bytes uploaded) is required")
+    md5, sha256 = _optional(body, "md5", str), _optional(body, "sha256", str)
+    if md5 is None and sha256 is None:
+        raise InvalidArgument("state the upload's md5 or sha256 (hex)")
+    if (md5 is not None and not _HEX32.fullmatch(md5)) or (
+        sha256 is not None and not _HEX64.fullmatch(sha256)
+    ):
+        raise InvalidArgument("md5 and sha256 are lower-case hex")
+    record = await request.app[DIRECT].commit(
+        bucket, key, upload_id=_optional(body, "upload_id", str), size=size, md5=md5, sha256=sha256
+    )
+    return web.json_response(record.to_json(), status=201)

@@ -1,0 +1,305 @@
+"""Presigned direct uploads and downloads: tokens out; commits that verify on the node,
+replicate node to node under an explicit quorum and then record the object. The gateway
+carries none of the bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from gateway.catalog import Catalog, ObjectRecord, PendingRecord, Repair
+from gateway.content_types import check_head, check_type
+from gateway.errors import (
+    BadDigest,
+    EntityTooLarge,
+    GatewayError,
+    IncompleteBody,
+    InvalidArgument,
+    NoSuchUpload,
+    QuorumNotReached,
+    ServiceUnavailable,
+    UploadConflict,
+)
+from gateway.fanout import fan_out
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient, NodeError, PutAck
+from gateway.object_service import ObjectService
+from gateway.replicated_write import ReplicatedWriter
+from ring import Node
+from shardgate.config import GatewayConfig, signing_kid
+from shardgate.tokens import Claims, issue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Presigned:
+    url: str
+    method: str
+    expires_at: float
+    upload_id: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "method": self.method,
+            "headers": self.headers,
+            "fields": self.fields,
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires_at)),
+            "upload_id": self.upload_id,
+        }
+
+
+@dataclass(frozen=True)
+class PresignRequest:
+    bucket: str
+    key: str
+    method: str
+    expires_in: float | None = None
+    max_size: int | None = None
+    size: int | None = None
+    content_type: str | None = None
+    sha256: str | None = None
+
+
+class DirectUploads:
+    def __init__(
+        self,
+        *,
+        config: GatewayConfig,
+        objects: ObjectService,
+        catalog: Catalog,
+        client: NodeClient,
+        health: NodeHealth,
+        writer: ReplicatedWriter,
+    ) -> None:
+        self._config = config
+        self._objects = objects
+        self._catalog = catalog
+        self._client = client
+        self._health = health
+        self._writer = writer
+        self._commits: dict[str, asyncio.Lock] = {}
+
+    def _lifetime(self, asked: float | None) -> float:
+        lifetime = self._config.token_lifetime if asked is None else asked
+        if not 1 <= lifetime <= self._config.token_max_lifetime:
+            raise InvalidArgument(
+                f"expires_in must be 1 to {self._config.token_max_lifetime:.0f} seconds"
+            )
+        return lifetime
+
+    def _sign(self, claims: Claims) -> str:
+        return issue(claims, self._config.token_keys[claims.kid])
+
+    def _first_up(self, nodes: list[Node]) -> Node:
+        for node in nodes:
+            if self._health.is_up(node.id):
+                return node
+        raise ServiceUnavailable("no replica node is up to take a direct request")
+
+    async def presign(self, req: PresignRequest) -> Presigned:
+        if req.method not in ("PUT", "GET"):
+            raise InvalidArgument("method must be PUT (also for browser form POSTs) or GET")
+        expires = time.time() + self._lifetime(req.expires_in)
+        addr = self._objects.address(req.bucket, req.key)
+        ring = self._objects.ring
+        base = Claims(
+            kid=signing_kid(self._config),
+            node="",
+            bucket=req.bucket,
+            key=req.key,
+            method=req.method,
+            upload_id=secrets.token_hex(12),
+            expires=int(expires),
+            partition=addr.partition,
+            origins=(await self._objects.bucket(req.bucket)).cors_origins,
+        )
+        path = f"/direct/v1/{req.bucket}/{quote(req.key, safe='/')}"
+        if req.method == "GET":
+            record = await self._objects.head(req.bucket, req.key)
+            node = self._first_up(
+                [n for n in ring.nodes if n.id in record.replicas]
+                + list(ring.preference(addr.partition))
+            )
+            claims = _with(base, node=node.id, min_version=record.version)
+            return Presigned(f"{node.url}{path}?token={self._sign(claims)}", "GET", expires, None)
+        policy = await self._objects.bucket(req.bucket)
+        limit = self._objects.limit_for(policy)
+        if (req.size or 0) > limit or (req.max_size or 0) > limit:
+            raise EntityTooLarge(f"objects in this bucket may be at most {limit} bytes")
+        if req.content_type is not None:
+            check_type(req.content_type, policy.allowed_types)
+        node = self._first_up(list(ring.preference(addr.partition)))
+        claims = _with(
+            base,
+            node=node.id,
+            max_size=req.max_size or limit,
+            size=req.size,
+            content_types=(req.content_type,) if req.content_type else policy.allowed_types,
+            sha256=req.sha256,
+        )
+        token = self._sign(claims)
+        await self._catalog.add_pending(
+            PendingRecord(
+                claims.upload_id,
+                req.bucket,
+                req.key,
+                node.id,
+                time.time(),
+                expires + self._config.pending_grace,
+            )
+        )
+        headers = {"Content-Type": req.content_type} if req.content_type else {}
+        return Presigned(
+            f"{node.url}{path}?token={token}",
+            "PUT",
+            expires,
+            claims.upload_id,
+            headers,
+            {"token": token},
+        )
+
+    async def commit(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        upload_id: str | None,
+        size: int,
+        md5: str | None,
+        sha256: str | None,
+    ) -> ObjectRecord:
+        pending = await (
+            self._catalog.get_pending(upload_id)
+            if upload_id
+            else self._catalog.latest_pending(bucket, key)
+        )
+        if pending is None or (pending.bucket, pending.key) != (bucket, key):
+            raise NoSuchUpload(f"no presigned upload for {bucket}/{key}")
+        # Two commits of one upload must not publish it under two versions.
+        lock = self._commits.setdefault(pending.upload_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._commit(pending, size, md5, sha256)
+        finally:
+            if not lock.locked():
+                self._commits.pop(pending.upload_id, None)
+
+    async def _commit(
+        self, pending: PendingRecord, size: int, md5: str | None, sha256: str | None
+    ) -> ObjectRecord:
+        bucket, key = pending.bucket, pending.key
+        fresh = await self._catalog.get_pending(pending.upload_id)
+        if fresh is not None and fresh.committed_version is not None:
+            record = await self._catalog.get_object(bucket, key)
+            if record is not None and record.version == fresh.committed_version:
+                return record
+            raise UploadConflict("this upload was committed and the object has since changed")
+        ring = self._objects.ring
+        source = ring.node(pending.node_id)
+        if time.time() > pending.expires:
+            await self._drop(source, pending.upload_id)
+            raise UploadConflict("the window to commit this upload has passed; upload again")
+        received = await self._client.pending(source, pending.upload_id)
+        if received is None:
+            raise NoSuchUpload("the node holds nothing for this upload; was it uploaded?")
+        await self._verify(pending, received, size, md5, sha256, source)
+
+        addr = self._objects.address(bucket, key)
+        version = self._objects.new_version()
+        primaries = list(ring.primaries(addr.partition))
+        spares = [
+            n for n in ring.handoffs(addr.partition) if n != source and self._health.is_up(n.id)
+        ]
+        targets, missed = [], []
+        for primary in primaries:
+            if primary == source:
+                continue
+            if self._health.is_up(primary.id):
+                targets.append((primary, primary))
+            elif spares:
+                targets.append((primary, spares.pop(0)))
+            else:
+                missed.append(primary.id)
+
+        async def copy(target: tuple[Node, Node]) -> PutAck:
+            return await self._client.copy_pending(source, pending.upload_id, version, target[1])
+
+        need = self._config.write_quorum
+        result = await fan_out(targets, copy, need=max(need - 1, 0), timeout=None)
+        copied = [target for target, ack in result.ok if not ack.superseded]
+        if len(result.ok) + 1 < need:
+            await self._writer.withdraw(addr, version, [node for _, node in copied])
+            raise QuorumNotReached(
+                f"only {len(result.ok) + 1} replicas took the commit; {need} needed"
+            )
+        await self._client.publish_pending(source, pending.upload_id, version)
+        held = [source, *(node for (_, node), _ in result.ok)]
+        missed += [primary.id for (primary, _), _ in result.failed]
+        repairs = [Repair(bucket, key, version, node_id, "missed") for node_id in missed]
+        repairs += [
+            Repair(bucket, key, version, primary.id, f"handoff:{node.id}")
+            for (primary, node), _ in result.ok
+            if primary != node
+        ]
+        record = ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version=version,
+            size=received["size"],
+            etag=received["etag"],
+            content_type=received["content_type"],
+            replicas=tuple(node.id for node in held),
+            sha256=received["sha256"],
+        )
+        await self._catalog.commit_object(record, repairs, settles=pending.upload_id)
+        return record
+
+    async def _verify(
+        self,
+        pending: PendingRecord,
+        received: dict[str, Any],
+        size: int,
+        md5: str | None,
+        sha256: str | None,
+        source: Node,
+    ) -> None:
+        """The client's statement, then the bucket's policy; a failed check drops the upload."""
+        try:
+            if received["size"] != size:
+                raise IncompleteBody(f"the node received {received['size']} bytes, not {size}")
+            if md5 is not None and md5 != received["etag"]:
+                raise BadDigest("the upload's md5 differs from the one stated")
+            if sha256 is not None and sha256 != received["sha256"]:
+                raise BadDigest("the upload's sha256 differs from the one stated")
+            policy = await self._objects.bucket(pending.bucket)
+            if received["size"] > self._objects.limit_for(policy):
+                raise EntityTooLarge("the upload exceeds the bucket's size limit")
+            check_type(received["content_type"], policy.allowed_types)
+            check_head(received["content_type"], bytes.fromhex(received["head"]))
+        except GatewayError:
+            await self._drop(source, pending.upload_id)
+            raise
+
+    async def _drop(self, node: Node, upload_id: str) -> None:
+        try:
+            await self._client.drop_pending(node, upload_id)
+        except NodeError as exc:
+            log.warning(
+                "could not drop pending upload %s on %s (the sweeper will): %s",
+                upload_id,
+                node.id,
+                exc,
+            )
+
+
+def _with(claims: Claims, **changes: Any) -> Claims:
+    return Claims(**{**claims.__dict__, **changes})

@@ -1,0 +1,179 @@
+"""Direct uploads and downloads with an upload token: a browser or app talks to the node and
+the gateway carries none of the bytes. Uploads are kept pending until the gateway commits them.
+
+Every scope in the token is enforced: node, bucket, key, method, expiry (when the request
+starts, so a slow upload may finish later), size (while streaming), content type, sha256 and a
+single use of the upload id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import BodyPartReader, hdrs, web
+from multidict import CIMultiDict
+
+from ring import object_hash
+from shardgate.media import allowed, public_meta_headers, safety_headers
+from shardgate.streams import sized_chunks
+from shardgate.tokens import Claims, TokenRejected, verify
+from shardgate.web import CORS_ORIGIN, origin_allowed
+from storage_node.disk import DiskStore
+from storage_node.errors import (
+    BadDigest,
+    BadRequest,
+    CorsForbidden,
+    EntityTooLarge,
+    UnsupportedMediaType,
+)
+from storage_node.keys import CONFIG, STORE
+from storage_node.objects import current_version, http_date, serve_version
+from storage_node.records import PendingUpload
+
+UPLOAD_METHODS = ("PUT", "POST")
+READ_METHODS = ("GET", "HEAD")
+
+
+def _claims(request: web.Request, token: str | None, methods: tuple[str, ...]) -> Claims:
+    if not token:
+        raise TokenRejected("missing", "send the upload token (?token= or a 'token' form field)")
+    config = request.app[CONFIG]
+    claims = verify(token, config.token_keys)
+    origin = request.headers.get("Origin")
+    if origin and origin_allowed(origin, claims.origins):
+        request[CORS_ORIGIN] = origin
+    if claims.method not in methods:
+        raise TokenRejected("method", f"the token is for {claims.method}, not {request.method}")
+    if claims.node != config.node_id:
+        raise TokenRejected("node", "the token is for another node")
+    if claims.bucket != request.match_info["bucket"]:
+        raise TokenRejected("bucket", "the token is for another bucket")
+    if claims.key != request.match_info["key"]:
+        raise TokenRejected("key", "the token is for another key")
+    return claims
+
+
+def disk_store(request: web.Request) -> DiskStore:
+    store = request.app[STORE]
+    if not isinstance(store, DiskStore):
+        raise BadRequest("this node's store does not keep direct uploads")
+    return store
+
+
+async def _receive(
+    request: web.Request,
+    claims: Claims,
+    body: AsyncIterator[bytes],
+    content_type: str,
+    declared: int | None,
+) -> web.Response:
+    if not allowed(content_type, claims.content_types):
+        raise UnsupportedMediaType(f"the token does not allow content type {content_type!r}")
+    limit = claims.size if claims.size is not None else claims.max_size
+    if declared is not None and limit is not None and declared > limit:
+        raise EntityTooLarge(f"the token allows at most {limit} bytes")
+    store = disk_store(request)
+    await store.uploads.claim(claims.upload_id)
+    writer = await store.create_writer(
+        claims.partition, object_hash(claims.bucket, claims.key), sha256=True
+    )
+    try:
+        async for chunk in body:
+            if limit is not None and writer.bytes_written + len(chunk) > limit:
+                raise EntityTooLarge(f"the token allows at most {limit} bytes")
+            await writer.write(chunk)
+        if claims.size is not None and writer.bytes_written != claims.size:
+            raise BadRequest(f"the token is for exactly {claims.size} bytes")
+        if claims.sha256 is not None and writer.sha256 != claims.sha256:
+            raise BadDigest("the body's sha256 is not the one the token binds")
+        upload = await writer.commit_pending(
+            PendingUpload(
+                upload_id=claims.upload_id,
+                bucket=claims.bucket,
+                key=claims.key,
+                partition=claims.partition,
+                obj_hash=object_hash(claims.bucket, claims.key),
+                size=0,
+                etag="",
+                sha256=None,
+                content_type=content_type,
+                head=writer.head.hex(),
+                received=time.time(),
+            )
+        )
+    finally:
+        await writer.abort()
+    body_json = {
+        k: getattr(upload, k) for k in ("upload_id", "bucket", "key", "size", "etag", "sha256")
+    }
+    return web.json_response(body_json, status=201)
+
+
+async def put_direct(request: web.Request) -> web.Response:
+    claims = _claims(request, request.query.get("token"), ("PUT",))
+    config = request.app[CONFIG]
+    body = sized_chunks(request.content, config.chunk_size, config.body_idle_timeout)
+    content_type = request.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+    return await _receive(request, claims, body, content_type, request.content_length)
+
+
+async def _form_chunks(part: BodyPartReader, size: int) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(size):
+        yield chunk
+
+
+async def post_direct(request: web.Request) -> web.Response:
+    """A browser form: the token field (or ?token=) first, the file last, as S3's POST policy."""
+    reader = await request.multipart()
+    token = request.query.get("token")
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("nested multipart bodies are not supported")
+        if part.name == "file":
+            claims = _claims(request, token, ("PUT",))
+            content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+            chunks = _form_chunks(part, request.app[CONFIG].chunk_size)
+            return await _receive(request, claims, chunks, content_type, None)
+        value = (await part.read_chunk(8192)).decode(errors="replace")
+        if part.name == "token":
+            token = value
+    raise BadRequest("the form has no 'file' part")
+
+
+async def get_direct(request: web.Request) -> web.StreamResponse:
+    claims = _claims(request, request.query.get("token"), ("GET",))
+    obj_hash = object_hash(claims.bucket, claims.key)
+    meta = await current_version(request, claims.partition, obj_hash, claims.min_version)
+    headers: CIMultiDict[str] = CIMultiDict(
+        {
+            hdrs.CONTENT_TYPE: meta.content_type,
+            hdrs.ETAG: f'"{meta.etag}"',
+            hdrs.LAST_MODIFIED: http_date(meta.version),
+            hdrs.ACCEPT_RANGES: "bytes",
+            "X-Shardgate-Version": meta.version,
+        }
+    )
+    headers.update(safety_headers(meta.key, meta.content_type))
+    headers.update(public_meta_headers(meta.user_meta))
+    return await serve_version(request, claims.partition, obj_hash, meta, headers)
+
+
+async def preflight_direct(request: web.Request) -> web.Response:
+    """CORS preflight for a browser PUT: the token in the URL says which origins may use it."""
+    origin = request.headers.get("Origin", "")
+    method = request.headers.get("Access-Control-Request-Method", "").upper()
+    claims = verify(request.query.get("token", ""), request.app[CONFIG].token_keys)
+    methods = UPLOAD_METHODS if claims.method == "PUT" else READ_METHODS
+    if not origin or not origin_allowed(origin, claims.origins) or method not in methods:
+        raise CorsForbidden(f"origin {origin!r} may not {method or 'call'} here")
+    requested = request.headers.get("Access-Control-Request-Headers", "")
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": ", ".join(methods),
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+    if requested:
+        headers["Access-Control-Allow-Headers"] = requested
+    return web.Response(status=204, headers=headers)

@@ -1,0 +1,129 @@
+"""Direct uploads received with a token and kept pending until the gateway commits them.
+
+Under the data directory: pending/<upload id>.data (the bytes) and pending/<upload id>.json
+(the state). The state file is created with O_EXCL when an upload starts and kept after
+publishing or dropping, so an upload id can never be used twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from storage_node.disk_io import fsync_dir, storage_errors
+from storage_node.errors import Superseded, UploadIdUsed
+from storage_node.records import NewVersion, ObjectMeta, PendingUpload
+
+if TYPE_CHECKING:
+    from storage_node.disk import DiskStore
+
+
+class DiskPendingUploads:
+    def __init__(self, store: DiskStore) -> None:
+        self._store = store
+        self.root = store.root / "pending"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def receive(self, tmp: Path, upload: PendingUpload) -> None:
+        """Move a finished, fsynced temp file into place and record the upload (sync)."""
+        os.rename(tmp, self.data(upload.upload_id))
+        self.write_state(upload)
+
+    def data(self, upload_id: str) -> Path:
+        return self.root / f"{upload_id}.data"
+
+    def _pending_state(self, upload_id: str) -> Path:
+        return self.root / f"{upload_id}.json"
+
+    def write_state(self, upload: PendingUpload) -> None:
+        tmp = self._store.tmp_path()
+        try:
+            self._store.write_durably(tmp, upload.to_json())
+            os.replace(tmp, self._pending_state(upload.upload_id))
+            if self._store.fsync:
+                fsync_dir(self.root)
+        finally:
+            tmp.unlink(missing_ok=True)
+            self._store.release_tmp(tmp)
+
+    async def claim(self, upload_id: str) -> None:
+        """Mark the id used for good (O_EXCL, so two racing uploads cannot both claim it)."""
+
+        def claim() -> None:
+            try:
+                fd = os.open(
+                    self._pending_state(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+                )
+            except FileExistsError:
+                raise UploadIdUsed(f"upload id {upload_id} was used already") from None
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b'{"state": "receiving"}')
+
+        await asyncio.get_running_loop().run_in_executor(None, claim)
+
+    async def get(self, upload_id: str) -> PendingUpload | None:
+        def read() -> PendingUpload | None:
+            try:
+                raw = self._pending_state(upload_id).read_bytes()
+            except FileNotFoundError:
+                return None
+            if b"upload_id" not in raw:
+                return None  # claimed, still receiving or abandoned mid-way
+            return PendingUpload.from_json(raw)
+
+        return await asyncio.get_running_loop().run_in_executor(None, read)
+
+    async def publish(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
+        """Turn a received upload into version `new.version` of its object (idempotent)."""
+        async with self._store.lock(upload.obj_hash):
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._publish_sync, upload, new
+            )
+
+    @storage_errors
+    def _publish_sync(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
+        target = self._store.object_dir(upload.partition, upload.obj_hash)
+        current = self._store.newest_sync(target)
+        if (
+            upload.state == "published"
+            and current is not None
+            and current.version == upload.version
+        ):
+            return current
+        if current is not None and current.version >= new.version:
+            raise Superseded(current.version)
+        meta = ObjectMeta(
+            bucket=upload.bucket,
+            key=upload.key,
+            version=new.version,
+            size=upload.size,
+            etag=upload.etag,
+            content_type=upload.content_type,
+            user_meta=dict(new.user_meta),
+        )
+        meta_tmp = self._store.tmp_path()
+        try:
+            self._store.write_durably(meta_tmp, meta.to_json())
+            self._store.make_dirs(target)
+            os.rename(self.data(upload.upload_id), target / f"{meta.version}.data")
+            os.rename(meta_tmp, target / f"{meta.version}.meta")
+            if self._store.fsync:
+                fsync_dir(target)
+        finally:
+            meta_tmp.unlink(missing_ok=True)
+            self._store.release_tmp(meta_tmp)
+        self.write_state(
+            PendingUpload(**{**asdict(upload), "state": "published", "version": new.version})
+        )
+        self._store.drop_older(target, meta.version)
+        return meta
+
+    async def drop(self, upload: PendingUpload) -> None:
+        def drop() -> None:
+            self.data(upload.upload_id).unlink(missing_ok=True)
+            self.write_state(PendingUpload(**{**asdict(upload), "state": "dropped"}))
+
+        await asyncio.get_running_loop().run_in_executor(None, drop)
