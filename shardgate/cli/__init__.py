@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shardgate.cli import dev, keys_cmd, ring_cmd, serve
+from shardgate.cli import dev, keys_cmd, presign_cmd, ring_cmd, serve
 from shardgate.config import ConfigError
 
 
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parsers(sub)
     ring_cmd.add_parser(sub)
     keys_cmd.add_parser(sub)
+    presign_cmd.add_parser(sub)
     return parser
 
 
