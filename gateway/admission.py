@@ -18,6 +18,8 @@ def request_kind(request: web.Request) -> str | None:
     """upload, download, other, or None for requests that are never limited."""
     if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
         return None
+    if request.method == "PUT" and request.path.startswith("/v1/uploads/"):
+        return "upload"
     if request.path.startswith(OBJECTS_PREFIX):
         is_object = "/" in request.path[len(OBJECTS_PREFIX) :]
         if request.method in ("PUT", "POST"):

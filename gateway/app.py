@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,8 +19,20 @@ from gateway.auth import auth_middleware
 from gateway.bulkhead import Bulkhead
 from gateway.cors import cors_middleware
 from gateway.direct_uploads import DirectUploads
-from gateway.keys import API_KEYS, BULKHEAD, CATALOG, CONFIG, DIRECT, HEALTH, METRICS, OBJECTS
+from gateway.errors import GatewayError
+from gateway.keys import (
+    API_KEYS,
+    BULKHEAD,
+    CATALOG,
+    CONFIG,
+    DIRECT,
+    HEALTH,
+    METRICS,
+    MULTIPART,
+    OBJECTS,
+)
 from gateway.metrics import GatewayMetrics
+from gateway.multipart import MultipartUploads, PartRules
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
 from gateway.object_service import ObjectService
@@ -30,8 +44,10 @@ from ring import Ring, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
 from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
 
+log = logging.getLogger(__name__)
 RING = web.AppKey("ring", Ring)
 _PROBE = web.AppKey("probe", asyncio.Task[None])
+_EXPIRY = web.AppKey("expiry", asyncio.Task[None])
 
 
 def create_app(config: GatewayConfig) -> web.Application:
@@ -71,6 +87,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
+    app.cleanup_ctx.append(_upload_expiry)
     app.add_routes(ROUTES)
     return app
 
@@ -122,6 +139,13 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             health=health,
             writer=writer,
         )
+        app[MULTIPART] = MultipartUploads(
+            objects=app[OBJECTS],
+            catalog=app[CATALOG],
+            writer=writer,
+            rules=PartRules(min_part_size=config.min_part_size, lifetime=config.upload_lifetime),
+            write_quorum=config.write_quorum,
+        )
         yield
 
 
@@ -140,3 +164,21 @@ async def _health_probe(app: web.Application) -> AsyncIterator[None]:
     app[_PROBE].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await app[_PROBE]
+
+
+async def _upload_expiry(app: web.Application) -> AsyncIterator[None]:
+    """Abort multipart uploads past their expiry, every upload_expiry_interval seconds."""
+
+    async def expire_forever() -> None:
+        while True:
+            await asyncio.sleep(app[CONFIG].upload_expiry_interval)
+            try:
+                await app[MULTIPART].expire(time.time())
+            except GatewayError as exc:
+                log.warning("expiring multipart uploads failed; will retry: %s", exc)
+
+    app[_EXPIRY] = asyncio.create_task(expire_forever())
+    yield
+    app[_EXPIRY].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await app[_EXPIRY]

@@ -36,6 +36,33 @@ class BucketRecord:
 
 
 @dataclass(frozen=True)
+class PartRecord:
+    """One stored part of a multipart upload (itself a replicated internal object)."""
+
+    upload_id: str
+    part_number: int
+    version: str
+    size: int
+    etag: str
+    replicas: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"part_number": self.part_number, "size": self.size, "etag": self.etag}
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    upload_id: str
+    bucket: str
+    key: str
+    content_type: str
+    user_meta: Mapping[str, str]
+    created: float
+    expires: float
+    state: str = "open"  # open, completed, aborted
+
+
+@dataclass(frozen=True)
 class ObjectRecord:
     bucket: str
     key: str
@@ -46,6 +73,7 @@ class ObjectRecord:
     replicas: tuple[str, ...]
     user_meta: Mapping[str, str] = field(default_factory=dict)
     sha256: str | None = None
+    manifest: tuple[PartRecord, ...] = ()  # a completed multipart upload: its parts, in order
 
     @property
     def modified(self) -> float:
@@ -149,6 +177,25 @@ class Catalog(Protocol):
         self, bucket: str, *, prefix: str, after: str, limit: int
     ) -> list[ObjectRecord]:
         """Objects with keys starting with `prefix` and sorting after `after`, in key order."""
+
+    async def add_upload(self, record: UploadRecord) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+    async def list_uploads(self, bucket: str) -> list[UploadRecord]: ...
+
+    async def expired_uploads(self, now: float) -> list[UploadRecord]: ...
+
+    async def put_part(self, part: PartRecord) -> PartRecord | None:
+        """Record a part unless a newer version of it is; returns the version it replaced."""
+
+    async def list_parts(self, upload_id: str) -> list[PartRecord]: ...
+
+    async def end_upload(
+        self, upload_id: str, state: str, completed: ObjectRecord | None = None
+    ) -> bool:
+        """Close an open upload (completed, aborted); a completed one publishes `completed` in
+        the same transaction. False if the upload was not open."""
 
     async def add_pending(self, record: PendingRecord) -> None: ...
 

@@ -78,6 +78,21 @@ class CorsForbidden(GatewayError):
     code = "CORSForbidden"
 
 
+class InvalidPart(GatewayError):
+    status = 400
+    code = "InvalidPart"
+
+
+class InvalidPartOrder(GatewayError):
+    status = 400
+    code = "InvalidPartOrder"
+
+
+class EntityTooSmall(GatewayError):
+    status = 400
+    code = "EntityTooSmall"
+
+
 class NoSuchUpload(GatewayError):
     status = 404
     code = "NoSuchUpload"

@@ -9,6 +9,7 @@ from gateway.bulkhead import Bulkhead
 from gateway.catalog import Catalog
 from gateway.direct_uploads import DirectUploads
 from gateway.metrics import GatewayMetrics
+from gateway.multipart import MultipartUploads
 from gateway.node_health import NodeHealth
 from gateway.object_service import ObjectService
 from shardgate.config import GatewayConfig
@@ -21,4 +22,5 @@ METRICS = web.AppKey("metrics", GatewayMetrics)
 API_KEYS = web.AppKey("api_keys", ApiKeys)
 BULKHEAD = web.AppKey("bulkhead", Bulkhead)
 DIRECT = web.AppKey("direct", DirectUploads)
+MULTIPART = web.AppKey("multipart", MultipartUploads)
 PRINCIPAL = web.RequestKey("principal", Principal)

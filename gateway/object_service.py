@@ -6,27 +6,35 @@ Plain class, no HTTP: handlers turn requests into these calls and results into r
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Mapping, Sequence
 
-from gateway.catalog import BucketRecord, Catalog, ObjectRecord, Repair
+from gateway.catalog import BucketRecord, Catalog, ObjectRecord, PartRecord, Repair
 from gateway.content_types import check_head, check_type
 from gateway.errors import (
     EntityTooLarge,
+    InvalidRange,
     NoSuchBucket,
     NoSuchKey,
     PreconditionFailed,
     QuorumNotReached,
 )
 from gateway.fanout import fan_out
+from gateway.manifest_read import ManifestStream
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, ObjectAddress
 from gateway.replicated_read import ObjectStream, ReplicatedReader
 from gateway.replicated_write import ReplicatedWriter, WriteRequest
 from ring import Node, Ring, object_hash, partition_of
+from shardgate.ranges import Unsatisfiable, byte_range
 from shardgate.versions import VersionClock
 
 log = logging.getLogger(__name__)
+PARTS_BUCKET = "_parts"  # not a valid user bucket name, so part keys never collide with objects
+
+
+def part_key(upload_id: str, part_number: int) -> str:
+    return f"{upload_id}/{part_number}"
 
 
 class ObjectService:
@@ -140,12 +148,15 @@ class ObjectService:
             user_meta=dict(user_meta),
             sha256=outcome.sha256,
         )
+        previous = await self._catalog.get_object(bucket, key)
         if not await self._catalog.commit_object(record, repairs, create_only=create_only):
             if create_only:
                 holders = [self.ring.node(node_id) for node_id in outcome.holders]
                 await self._writer.withdraw(addr, version, holders)
                 raise PreconditionFailed(f"{bucket}/{key} was created by another upload first")
             log.info("%s/%s %s was superseded before it was recorded", bucket, key, version)
+        elif previous is not None and previous.manifest:
+            await self.reclaim_parts(previous.manifest)
         self._metrics.repairs_queued.inc(len(repairs))
         return record
 
@@ -159,9 +170,45 @@ class ObjectService:
             return page[:limit], page[limit - 1].key
         return page, None
 
-    async def open(self, record: ObjectRecord, range_header: str | None) -> ObjectStream:
-        addr = self.address(record.bucket, record.key)
-        return await self._reader.open(self.ring, addr, record, range_header)
+    async def open(
+        self, record: ObjectRecord, range_header: str | None
+    ) -> ObjectStream | ManifestStream:
+        if not record.manifest:
+            addr = self.address(record.bucket, record.key)
+            return await self._reader.open(self.ring, addr, record, range_header)
+        span = None
+        if range_header:
+            try:
+                span = byte_range(range_header, record.size)
+            except Unsatisfiable:
+                raise InvalidRange(
+                    "the range is outside the object",
+                    headers={"Content-Range": f"bytes */{record.size}"},
+                ) from None
+        return ManifestStream(self._reader, self.ring, self._locate_part, record, span)
+
+    def _locate_part(self, part: PartRecord) -> tuple[ObjectAddress, ObjectRecord]:
+        key = part_key(part.upload_id, part.part_number)
+        as_object = ObjectRecord(
+            PARTS_BUCKET,
+            key,
+            part.version,
+            part.size,
+            part.etag,
+            "application/octet-stream",
+            part.replicas,
+        )
+        return self.address(PARTS_BUCKET, key), as_object
+
+    async def reclaim_parts(self, parts: Sequence[PartRecord]) -> None:
+        """Withdraw parts from their replicas; a replica that cannot be reached keeps its copy
+        until the sweeper finds it unreferenced."""
+        known = {node.id: node for node in self.ring.nodes}
+        for part in parts:
+            addr, _ = self._locate_part(part)
+            await self._writer.withdraw(
+                addr, part.version, [known[n] for n in part.replicas if n in known]
+            )
 
     async def delete(self, bucket: str, key: str) -> None:
         """Tombstone every replica (W must take it), then hide the object in the catalog."""
@@ -182,5 +229,6 @@ class ObjectService:
         repairs = [
             Repair(bucket, key, version, node.id, "missed-delete") for node, _ in result.failed
         ]
-        await self._catalog.remove_object(bucket, key, version, repairs)
+        if await self._catalog.remove_object(bucket, key, version, repairs) and record.manifest:
+            await self.reclaim_parts(record.manifest)
         self._metrics.repairs_queued.inc(len(repairs))

@@ -5,7 +5,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway import cors
-from gateway.api import api_keys, buckets, cluster, direct, forms, health, listing, objects, openapi
+from gateway.api import (
+    api_keys,
+    buckets,
+    cluster,
+    direct,
+    forms,
+    health,
+    listing,
+    objects,
+    openapi,
+    uploads,
+)
 from shardgate.web import metrics_handler
 
 _BUCKET_OBJECTS = "/v1/objects/{bucket}"
@@ -25,6 +36,12 @@ ROUTES = [
     web.delete(_OBJECT, objects.delete_object),
     web.options(_OBJECT, cors.preflight),
     web.post("/v1/presign", direct.presign),
+    web.post("/v1/uploads", uploads.initiate),
+    web.get("/v1/uploads", uploads.list_uploads),
+    web.get("/v1/uploads/{upload_id}", uploads.progress),
+    web.delete("/v1/uploads/{upload_id}", uploads.abort),
+    web.put("/v1/uploads/{upload_id}/parts/{part_number}", uploads.put_part),
+    web.post("/v1/uploads/{upload_id}/complete", uploads.complete),
     web.post("/v1/keys", api_keys.create_key),
     web.get("/v1/keys", api_keys.list_keys),
     web.delete("/v1/keys/{id}", api_keys.revoke_key),

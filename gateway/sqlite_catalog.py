@@ -10,15 +10,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway.catalog import (
     ApiKeyRecord,
     BucketDeletion,
     BucketRecord,
     ObjectRecord,
+    PartRecord,
     PendingRecord,
     Repair,
+    UploadRecord,
 )
 
 T = TypeVar("T")
@@ -39,8 +41,29 @@ CREATE TABLE IF NOT EXISTS objects (
     replicas TEXT NOT NULL,
     user_meta TEXT NOT NULL,
     sha256 TEXT,
+    manifest TEXT,
     deleted INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, key)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    user_meta TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_expiry ON uploads (state, expires);
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    replicas TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
 );
 CREATE TABLE IF NOT EXISTS pending_uploads (
     upload_id TEXT PRIMARY KEY,
@@ -73,18 +96,24 @@ CREATE TABLE IF NOT EXISTS repairs (
 """
 
 _UPSERT = """
-INSERT INTO objects (bucket, key, version, size, etag, content_type, replicas, user_meta, sha256)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO objects
+    (bucket, key, version, size, etag, content_type, replicas, user_meta, sha256, manifest)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (bucket, key) DO UPDATE SET
     version = excluded.version, size = excluded.size, etag = excluded.etag,
     content_type = excluded.content_type, replicas = excluded.replicas,
-    user_meta = excluded.user_meta, sha256 = excluded.sha256, deleted = 0
+    user_meta = excluded.user_meta, sha256 = excluded.sha256, manifest = excluded.manifest,
+    deleted = 0
 WHERE excluded.version > objects.version
 """
 # A deleted object keeps its row (deleted = 1, version = the delete's) so that an older write
 # finishing late cannot bring it back; create-only writes may replace only such a row.
 _CREATE = _UPSERT + " AND objects.deleted = 1"
-_OBJECT_COLUMNS = "bucket, key, version, size, etag, content_type, replicas, user_meta, sha256"
+_OBJECT_COLUMNS = (
+    "bucket, key, version, size, etag, content_type, replicas, user_meta, sha256, manifest"
+)
+_UPLOAD_COLUMNS = "upload_id, bucket, key, content_type, user_meta, created, expires, state"
+_PART_COLUMNS = "upload_id, part_number, version, size, etag, replicas"
 _KEY_COLUMNS = "id, name, sha256, rights, buckets, created, revoked"
 _PENDING_COLUMNS = "upload_id, bucket, key, node_id, created, expires, committed_version"
 
@@ -184,20 +213,8 @@ class SqliteCatalog:
         create_only: bool = False,
         settles: str | None = None,
     ) -> bool:
-        values = (
-            record.bucket,
-            record.key,
-            record.version,
-            record.size,
-            record.etag,
-            record.content_type,
-            json.dumps(list(record.replicas)),
-            json.dumps(dict(record.user_meta)),
-            record.sha256,
-        )
-
         def commit(db: sqlite3.Connection) -> bool:
-            changed = db.execute(_CREATE if create_only else _UPSERT, values).rowcount > 0
+            changed = _upsert_object(db, record, create_only=create_only)
             if settles is not None:
                 db.execute(
                     "UPDATE pending_uploads SET committed_version = ? WHERE upload_id = ?",
@@ -232,6 +249,74 @@ class SqliteCatalog:
             return [_object(row) for row in rows]
 
         return await self._run(select)
+
+    async def add_upload(self, record: UploadRecord) -> None:
+        values = (
+            *astuple(record)[:4],
+            json.dumps(dict(record.user_meta)),
+            record.created,
+            record.expires,
+            record.state,
+        )
+        await self._run(
+            lambda db: db.execute(
+                f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                values,
+            )
+        )
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        query = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?"  # noqa: S608
+        row = await self._run(lambda db: db.execute(query, (upload_id,)).fetchone())
+        return _upload(row) if row else None
+
+    async def list_uploads(self, bucket: str) -> list[UploadRecord]:
+        query = (
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads "  # noqa: S608
+            "WHERE bucket = ? AND state = 'open' ORDER BY created"
+        )
+        return await self._run(lambda db: [_upload(row) for row in db.execute(query, (bucket,))])
+
+    async def expired_uploads(self, now: float) -> list[UploadRecord]:
+        query = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE state = 'open' AND expires < ?"  # noqa: S608
+        return await self._run(lambda db: [_upload(row) for row in db.execute(query, (now,))])
+
+    async def put_part(self, part: PartRecord) -> PartRecord | None:
+        def put(db: sqlite3.Connection) -> PartRecord | None:
+            query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?"  # noqa: S608
+            row = db.execute(query, (part.upload_id, part.part_number)).fetchone()
+            previous = _part(row) if row else None
+            if previous is not None and previous.version >= part.version:
+                return part  # this write lost to a newer one: it is the one to reclaim
+            db.execute(
+                f"INSERT OR REPLACE INTO parts ({_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                _part_values(part),
+            )
+            return previous
+
+        return await self._run(put)
+
+    async def list_parts(self, upload_id: str) -> list[PartRecord]:
+        query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? ORDER BY part_number"  # noqa: S608
+        return await self._run(lambda db: [_part(row) for row in db.execute(query, (upload_id,))])
+
+    async def end_upload(
+        self, upload_id: str, state: str, completed: ObjectRecord | None = None
+    ) -> bool:
+        def end(db: sqlite3.Connection) -> bool:
+            closed = db.execute(
+                "UPDATE uploads SET state = ? WHERE upload_id = ? AND state = 'open'",
+                (state, upload_id),
+            ).rowcount
+            if not closed:
+                return False
+            db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+            return True
+
+        closed = await self._run(end)
+        if closed and completed is not None:
+            await self.commit_object(completed)
+        return closed
 
     async def add_pending(self, record: PendingRecord) -> None:
         await self._run(
@@ -358,8 +443,50 @@ def _api_key(row: tuple[str, str, str, str, str | None, float, float | None]) ->
     )
 
 
-def _object(row: tuple[str, str, str, int, str, str, str, str, str | None]) -> ObjectRecord:
-    bucket, key, version, size, etag, content_type, replicas, user_meta, sha256 = row
+def _upsert_object(db: sqlite3.Connection, record: ObjectRecord, *, create_only: bool) -> bool:
+    manifest = [_part_values(part) for part in record.manifest]
+    values = (
+        record.bucket,
+        record.key,
+        record.version,
+        record.size,
+        record.etag,
+        record.content_type,
+        json.dumps(list(record.replicas)),
+        json.dumps(dict(record.user_meta)),
+        record.sha256,
+        json.dumps(manifest) if manifest else None,
+    )
+    return db.execute(_CREATE if create_only else _UPSERT, values).rowcount > 0
+
+
+def _part_values(part: PartRecord) -> tuple[str, int, str, int, str, str]:
+    return (
+        part.upload_id,
+        part.part_number,
+        part.version,
+        part.size,
+        part.etag,
+        json.dumps(part.replicas),
+    )
+
+
+def _part(row: Sequence[Any]) -> PartRecord:
+    upload_id, number, version, size, etag, replicas = row
+    return PartRecord(upload_id, number, version, size, etag, tuple(json.loads(replicas)))
+
+
+def _upload(row: Sequence[Any]) -> UploadRecord:
+    upload_id, bucket, key, content_type, user_meta, created, expires, state = row
+    return UploadRecord(
+        upload_id, bucket, key, content_type, json.loads(user_meta), created, expires, state
+    )
+
+
+def _object(
+    row: tuple[str, str, str, int, str, str, str, str, str | None, str | None],
+) -> ObjectRecord:
+    bucket, key, version, size, etag, content_type, replicas, user_meta, sha256, manifest = row
     return ObjectRecord(
         bucket=bucket,
         key=key,
@@ -370,4 +497,5 @@ def _object(row: tuple[str, str, str, int, str, str, str, str, str | None]) -> O
         replicas=tuple(json.loads(replicas)),
         user_meta=json.loads(user_meta),
         sha256=sha256,
+        manifest=tuple(_part(values) for values in json.loads(manifest)) if manifest else (),
     )

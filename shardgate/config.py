@@ -10,10 +10,10 @@ import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from shardgate.tokens import derived_key, parse_keys
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
+
+from shardgate.tokens import derived_key, parse_keys
 
 ENV_PREFIX = "SHARDGATE_"
 KiB = 1024
@@ -56,6 +56,9 @@ class GatewayConfig:
     token_lifetime: float = 900.0
     token_max_lifetime: float = 7 * 86400.0
     pending_grace: float = 3600.0
+    min_part_size: int = 5 * MiB
+    upload_lifetime: float = 24 * 3600.0
+    upload_expiry_interval: float = 60.0
     host: str = "127.0.0.1"
     port: int = 8080
     write_quorum: int = 2
@@ -212,7 +215,9 @@ def load_gateway_config(
     return config
 
 
-def _token_keys(env: Mapping[str, str], files: Mapping[str, Any], cluster_secret: str) -> dict[str, bytes]:
+def _token_keys(
+    env: Mapping[str, str], files: Mapping[str, Any], cluster_secret: str
+) -> dict[str, bytes]:
     """Upload-token keys as kid=secret pairs (rotation: list the new and the old one)."""
     text = _secret("token_keys", env, files)
     if not text:

@@ -20,7 +20,12 @@ def pending_path(upload_id: str, action: str = "") -> str:
 
 
 def put_headers(
-    bucket: str, key: str, version: str, content_type: str, user_meta: Mapping[str, str], size: int | None
+    bucket: str,
+    key: str,
+    version: str,
+    content_type: str,
+    user_meta: Mapping[str, str],
+    size: int | None,
 ) -> dict[str, str]:
     """Headers of an internal PUT that stores one version (from the gateway or a peer node)."""
     headers = {

@@ -11,6 +11,7 @@ Object paths come from the hash of bucket/key, never from the key itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -339,6 +340,8 @@ class DiskStore:
         (target / f"{version}.data").unlink(missing_ok=True)
         if self.fsync:
             fsync_dir(target)
+        with contextlib.suppress(OSError):
+            target.rmdir()  # only if nothing else is left; commits of this hash hold our lock
         return True
 
     async def list_partition(self, partition: int) -> list[tuple[str, ObjectMeta]]:

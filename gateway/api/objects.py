@@ -62,7 +62,7 @@ def _not_modified(request: web.Request, record: ObjectRecord) -> bool:
     )
 
 
-def _digests(request: web.Request) -> tuple[str | None, str | None]:
+def parse_digests(request: web.Request) -> tuple[str | None, str | None]:
     """Content-MD5 (base64) and X-Checksum-SHA256 (hex or base64) as lower-case hex."""
     md5 = sha256 = None
     if (raw := request.headers.get("Content-MD5")) is not None:
@@ -94,7 +94,7 @@ async def put_object(request: web.Request) -> web.Response:
     if_none_match = request.headers.get(hdrs.IF_NONE_MATCH)
     if if_none_match not in (None, "*"):
         raise InvalidArgument("only If-None-Match: * (create only) is supported on PUT")
-    md5, sha256 = _digests(request)
+    md5, sha256 = parse_digests(request)
     config = request.app[CONFIG]
     record = await request.app[OBJECTS].put(
         bucket,

@@ -1,0 +1,135 @@
+"""Multipart upload resource: initiate, parts, progress, complete, abort, list in progress."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import hdrs, web
+
+from gateway.api.objects import parse_digests
+from gateway.catalog import PartRecord, UploadRecord
+from gateway.errors import InvalidArgument, MissingContentLength
+from gateway.keys import CONFIG, MULTIPART, PRINCIPAL
+from gateway.multipart import MultipartUploads
+from gateway.names import check_bucket, check_key
+from shardgate.streams import sized_chunks
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _upload_json(uploads: MultipartUploads, upload: UploadRecord) -> dict[str, Any]:
+    rules = uploads.rules
+    return {
+        "upload_id": upload.upload_id,
+        "bucket": upload.bucket,
+        "key": upload.key,
+        "content_type": upload.content_type,
+        "min_part_size": rules.min_part_size,
+        "max_part_size": rules.max_part_size,
+        "max_parts": rules.max_parts,
+        "expires_at": _iso(upload.expires),
+    }
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidArgument("send a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("send a JSON object")
+    return body
+
+
+async def _owned(request: web.Request, right: str) -> UploadRecord:
+    uploads = request.app[MULTIPART]
+    upload = await uploads.open_upload(request.match_info["upload_id"])
+    request[PRINCIPAL].require(right, upload.bucket)
+    return upload
+
+
+async def initiate(request: web.Request) -> web.Response:
+    body = await _body(request)
+    bucket = check_bucket(str(body.get("bucket", "")))
+    key = check_key(str(body.get("key", "")))
+    request[PRINCIPAL].require("write", bucket)
+    content_type = body.get("content_type") or "application/octet-stream"
+    metadata = body.get("metadata") or {}
+    if not isinstance(content_type, str) or not isinstance(metadata, dict):
+        raise InvalidArgument("content_type is a string and metadata an object of strings")
+    uploads = request.app[MULTIPART]
+    upload = await uploads.initiate(
+        bucket, key, content_type, {str(k): str(v) for k, v in metadata.items()}
+    )
+    return web.json_response(_upload_json(uploads, upload), status=201)
+
+
+async def list_uploads(request: web.Request) -> web.Response:
+    bucket = check_bucket(request.query.get("bucket", ""))
+    request[PRINCIPAL].require("read", bucket)
+    uploads = request.app[MULTIPART]
+    found = await uploads.in_progress(bucket)
+    return web.json_response({"uploads": [_upload_json(uploads, upload) for upload in found]})
+
+
+async def put_part(request: web.Request) -> web.Response:
+    upload = await _owned(request, "write")
+    try:
+        number = int(request.match_info["part_number"])
+    except ValueError:
+        raise InvalidArgument("the part number is a whole number") from None
+    chunked = "chunked" in request.headers.get(hdrs.TRANSFER_ENCODING, "").lower()
+    if request.content_length is None and not chunked:
+        raise MissingContentLength("send Content-Length or Transfer-Encoding: chunked")
+    md5, _ = parse_digests(request)
+    config = request.app[CONFIG]
+    part = await request.app[MULTIPART].upload_part(
+        upload.upload_id,
+        number,
+        sized_chunks(request.content, config.chunk_size, config.body_idle_timeout),
+        size=request.content_length,
+        md5=md5,
+    )
+    return web.json_response(part.to_json(), headers={hdrs.ETAG: f'"{part.etag}"'})
+
+
+async def progress(request: web.Request) -> web.Response:
+    await _owned(request, "read")
+    uploads = request.app[MULTIPART]
+    upload, parts = await uploads.progress(request.match_info["upload_id"])
+    return web.json_response(_progress_json(uploads, upload, parts))
+
+
+def _progress_json(
+    uploads: MultipartUploads, upload: UploadRecord, parts: list[PartRecord]
+) -> dict[str, Any]:
+    return {
+        **_upload_json(uploads, upload),
+        "parts": [part.to_json() for part in parts],
+        "bytes_received": sum(part.size for part in parts),
+    }
+
+
+async def complete(request: web.Request) -> web.Response:
+    upload = await _owned(request, "write")
+    body = await _body(request)
+    parts = body.get("parts")
+    if not isinstance(parts, list) or not all(
+        isinstance(p, dict)
+        and isinstance(p.get("part_number"), int)
+        and isinstance(p.get("etag"), str)
+        for p in parts
+    ):
+        raise InvalidArgument('send {"parts": [{"part_number": 1, "etag": "..."}, ...]}')
+    listed = [(p["part_number"], p["etag"]) for p in parts]
+    record = await request.app[MULTIPART].complete(upload.upload_id, listed)
+    return web.json_response(record.to_json(), status=201)
+
+
+async def abort(request: web.Request) -> web.Response:
+    upload = await _owned(request, "write")
+    await request.app[MULTIPART].abort(upload.upload_id)
+    return web.Response(status=204)

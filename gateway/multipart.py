@@ -1,0 +1,178 @@
+"""Multipart uploads as S3 has them: parts in any order and in parallel, each stored and
+replicated like an object; complete publishes a manifest that references the parts (no byte is
+copied); abort and expiry reclaim them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from gateway.catalog import Catalog, ObjectRecord, PartRecord, UploadRecord
+from gateway.content_types import check_type
+from gateway.errors import (
+    EntityTooLarge,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidPart,
+    InvalidPartOrder,
+    NoSuchUpload,
+)
+from gateway.object_service import PARTS_BUCKET, ObjectService, part_key
+from gateway.replicated_write import ReplicatedWriter, WriteRequest
+
+log = logging.getLogger(__name__)
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PartRules:
+    min_part_size: int = 5 * MiB
+    max_part_size: int = 5 * 1024 * MiB
+    max_parts: int = 10_000
+    lifetime: float = 24 * 3600.0
+
+
+class MultipartUploads:
+    def __init__(
+        self,
+        *,
+        objects: ObjectService,
+        catalog: Catalog,
+        writer: ReplicatedWriter,
+        rules: PartRules,
+        write_quorum: int,
+    ) -> None:
+        self._objects = objects
+        self._catalog = catalog
+        self._writer = writer
+        self.rules = rules
+        self._quorum = write_quorum
+
+    async def initiate(
+        self, bucket: str, key: str, content_type: str, user_meta: Mapping[str, str]
+    ) -> UploadRecord:
+        policy = await self._objects.bucket(bucket)
+        check_type(content_type, policy.allowed_types)
+        now = time.time()
+        record = UploadRecord(
+            secrets.token_hex(16),
+            bucket,
+            key,
+            content_type,
+            dict(user_meta),
+            now,
+            now + self.rules.lifetime,
+        )
+        await self._catalog.add_upload(record)
+        return record
+
+    async def open_upload(self, upload_id: str) -> UploadRecord:
+        upload = await self._catalog.get_upload(upload_id)
+        if upload is None or upload.state != "open" or upload.expires < time.time():
+            raise NoSuchUpload(f"no upload in progress with id {upload_id!r}")
+        return upload
+
+    async def upload_part(
+        self,
+        upload_id: str,
+        part_number: int,
+        body: AsyncIterable[bytes],
+        *,
+        size: int | None,
+        md5: str | None,
+    ) -> PartRecord:
+        """Store one part, replicated; a part sent again replaces the earlier one."""
+        await self.open_upload(upload_id)
+        if not 1 <= part_number <= self.rules.max_parts:
+            raise InvalidArgument(f"part numbers run from 1 to {self.rules.max_parts}")
+        if size is not None and size > self.rules.max_part_size:
+            raise EntityTooLarge(f"a part may be at most {self.rules.max_part_size} bytes")
+        addr = self._objects.address(PARTS_BUCKET, part_key(upload_id, part_number))
+        version = self._objects.new_version()
+        request = WriteRequest(
+            addr, version, "application/octet-stream", {}, size, self.rules.max_part_size, md5=md5
+        )
+        outcome = await self._writer.write(self._objects.ring, request, body, self._quorum)
+        part = PartRecord(
+            upload_id, part_number, version, outcome.size, outcome.etag, outcome.holders
+        )
+        replaced = await self._catalog.put_part(part)
+        if replaced is not None:
+            await self._objects.reclaim_parts([replaced])
+        return part
+
+    async def in_progress(self, bucket: str) -> list[UploadRecord]:
+        await self._objects.bucket(bucket)
+        return await self._catalog.list_uploads(bucket)
+
+    async def progress(self, upload_id: str) -> tuple[UploadRecord, list[PartRecord]]:
+        return await self.open_upload(upload_id), await self._catalog.list_parts(upload_id)
+
+    async def complete(self, upload_id: str, listed: Sequence[tuple[int, str]]) -> ObjectRecord:
+        """Validate the client's part list as S3 does and publish the manifest it names."""
+        upload = await self.open_upload(upload_id)
+        stored = {part.part_number: part for part in await self._catalog.list_parts(upload_id)}
+        numbers = [number for number, _ in listed]
+        if not listed or numbers != sorted(set(numbers)):
+            raise InvalidPartOrder("list the parts once each, in ascending part-number order")
+        chosen: list[PartRecord] = []
+        for index, (number, etag) in enumerate(listed):
+            part = stored.get(number)
+            if part is None or part.etag != etag.strip('"'):
+                raise InvalidPart(f"part {number} was not uploaded with ETag {etag}")
+            minimum = self.rules.min_part_size
+            if index < len(listed) - 1 and part.size < minimum:
+                raise EntityTooSmall(
+                    f"part {number} is {part.size} bytes; all but the last need {minimum}"
+                )
+            chosen.append(part)
+        digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen), usedforsecurity=False)
+        record = ObjectRecord(
+            bucket=upload.bucket,
+            key=upload.key,
+            version=self._objects.new_version(),
+            size=sum(part.size for part in chosen),
+            etag=f"{digest.hexdigest()}-{len(chosen)}",
+            content_type=upload.content_type,
+            replicas=(),
+            user_meta=dict(upload.user_meta),
+            manifest=tuple(chosen),
+        )
+        previous = await self._catalog.get_object(upload.bucket, upload.key)
+        if not await self._catalog.end_upload(upload_id, "completed", record):
+            raise NoSuchUpload(f"upload {upload_id} was completed or aborted meanwhile")
+        await self._objects.reclaim_parts(
+            [part for n, part in stored.items() if n not in set(numbers)]
+        )
+        if previous is not None:
+            await self._objects.reclaim_parts(list(previous.manifest))
+        return record
+
+    async def abort(self, upload_id: str) -> int:
+        """End the upload and reclaim its parts; the number of parts reclaimed."""
+        parts = await self._catalog.list_parts(upload_id)
+        if not await self._catalog.end_upload(upload_id, "aborted"):
+            raise NoSuchUpload(f"no upload in progress with id {upload_id!r}")
+        await self._objects.reclaim_parts(parts)
+        return len(parts)
+
+    async def expire(self, now: float) -> int:
+        """Abort every upload past its expiry (the sweeper's job for multipart uploads)."""
+        expired = await self._catalog.expired_uploads(now)
+        for upload in expired:
+            parts = await self._catalog.list_parts(upload.upload_id)
+            if await self._catalog.end_upload(upload.upload_id, "expired"):
+                await self._objects.reclaim_parts(parts)
+                log.info(
+                    "expired upload %s of %s/%s: %d parts reclaimed",
+                    upload.upload_id,
+                    upload.bucket,
+                    upload.key,
+                    len(parts),
+                )
+        return len(expired)
