@@ -31,7 +31,8 @@ class Principal:
         return self.key_id == ANONYMOUS.key_id
 
     def may(self, right: str, bucket: str | None = None) -> bool:
-        if bucket is not None and self.buckets is not None and bucket not in self.buckets:
+        """A key limited to some buckets holds no right outside them, nor any cluster-wide one."""
+        if self.buckets is not None and (bucket is None or bucket not in self.buckets):
             return False
         return "admin" in self.rights or right in self.rights
 

@@ -87,7 +87,10 @@ class ObjectRecord:
             "etag": self.etag,
             "content_type": self.content_type,
             "version": self.version,
-            "replicas": list(self.replicas),
+            # A manifest object's bytes are its parts': name the nodes that hold them.
+            "replicas": list(
+                self.replicas or dict.fromkeys(n for p in self.manifest for n in p.replicas)
+            ),
             "metadata": dict(self.user_meta),
             "sha256": self.sha256,
             "mirror": {"state": "off", "url": None},

@@ -145,8 +145,11 @@ class NodeClient:
         size: int | None,
         content_type: str,
         user_meta: Mapping[str, str],
+        create_only: bool = False,
     ) -> PutAck:
         headers = put_headers(addr.bucket, addr.key, version, content_type, user_meta, size)
+        if create_only:
+            headers["If-None-Match"] = "*"
         path = object_path(addr.partition, addr.obj_hash)
         response = await self._request(node, "PUT", path, headers, data=body, timeout=self._timeout)
         async with response:

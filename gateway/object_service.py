@@ -126,6 +126,7 @@ class ObjectService:
             md5=md5,
             sha256=sha256,
             check_head=lambda head: check_head(content_type, head),
+            create_only=create_only,
         )
         self._metrics.uploads_in_progress.inc()
         try:
@@ -158,6 +159,59 @@ class ObjectService:
         elif previous is not None and previous.manifest:
             await self.reclaim_parts(previous.manifest)
         self._metrics.repairs_queued.inc(len(repairs))
+        return record
+
+    async def stage(
+        self,
+        bucket: str,
+        staging_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        content_type: str,
+    ) -> PartRecord:
+        """Store a file as an invisible part under the bucket's policy, for publish_staged later.
+
+        Unlike put, staging never replaces a live version on any node, so a batch of files
+        (a form) can be published all together or withdrawn without a trace.
+        """
+        policy = await self.bucket(bucket)
+        limit = self.limit_for(policy)
+        check_type(content_type, policy.allowed_types)
+        addr = self.address(PARTS_BUCKET, part_key(staging_id, number))
+        version = self._clock.next()
+        request = WriteRequest(
+            addr,
+            version,
+            content_type,
+            {},
+            None,
+            limit,
+            check_head=lambda head: check_head(content_type, head),
+        )
+        self._metrics.uploads_in_progress.inc()
+        try:
+            outcome = await self._writer.write(self.ring, request, body, self._quorum)
+        finally:
+            self._metrics.uploads_in_progress.dec()
+        return PartRecord(staging_id, number, version, outcome.size, outcome.etag, outcome.holders)
+
+    async def publish_staged(
+        self, bucket: str, key: str, part: PartRecord, content_type: str
+    ) -> ObjectRecord:
+        """Make a staged file the object at bucket/key (a one-part manifest; no byte moves)."""
+        record = ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version=self._clock.next(),
+            size=part.size,
+            etag=part.etag,
+            content_type=content_type,
+            replicas=(),
+            manifest=(part,),
+        )
+        previous = await self._catalog.get_object(bucket, key)
+        if await self._catalog.commit_object(record) and previous is not None and previous.manifest:
+            await self.reclaim_parts(previous.manifest)
         return record
 
     async def list(

@@ -15,7 +15,13 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
-from gateway.errors import BadDigest, EntityTooLarge, QuorumNotReached, ReplicaMismatch
+from gateway.errors import (
+    BadDigest,
+    EntityTooLarge,
+    PreconditionFailed,
+    QuorumNotReached,
+    ReplicaMismatch,
+)
 from gateway.fanout import fan_out
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
@@ -36,6 +42,7 @@ class WriteRequest:
     md5: str | None = None  # what the client says the md5 is (hex)
     sha256: str | None = None  # what the client says the sha256 is (hex)
     check_head: Callable[[bytes], None] | None = None  # sees the first chunk before any node
+    create_only: bool = False  # nodes refuse to commit over a live version
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,12 @@ class ReplicatedWriter:
             await asyncio.gather(fan, return_exceptions=True)
             raise
 
+        if any(isinstance(exc, NodeError) and exc.status == 412 for _, exc in result.failed):
+            # Another create won on some replica: this one must leave no trace anywhere.
+            await self.withdraw(
+                req.addr, req.version, [s.node for s, a in result.ok if not a.superseded]
+            )
+            raise PreconditionFailed("the object was created by another upload first")
         good: list[tuple[_Slot, PutAck]] = []
         for slot, ack in result.ok:
             if ack.superseded or (ack.etag == etag and ack.size == total):
@@ -194,6 +207,7 @@ class ReplicatedWriter:
                         size=req.size,
                         content_type=req.content_type,
                         user_meta=req.user_meta,
+                        create_only=req.create_only,
                     )
                 except NodeUnavailable as exc:
                     self._health.mark_down(slot.node.id, str(exc))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from storage_node.disk_io import fsync_dir, storage_errors
-from storage_node.errors import IncompleteBody, Superseded
+from storage_node.errors import IncompleteBody, PreconditionFailed, Superseded
 from storage_node.pending_store import DiskPendingUploads
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload
 from storage_node.store import Usage
@@ -121,12 +121,14 @@ class DiskWriter:
             user_meta=dict(new.user_meta),
         )
         async with self._store.lock(self._hash):
-            result = await asyncio.get_running_loop().run_in_executor(None, self._commit_sync, meta)
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, self._commit_sync, meta, new.create_only
+            )
         self._done = True
         return result
 
     @storage_errors
-    def _commit_sync(self, meta: ObjectMeta) -> ObjectMeta:
+    def _commit_sync(self, meta: ObjectMeta, create_only: bool) -> ObjectMeta:
         store = self._store
         self._fh.flush()
         if store.fsync:
@@ -134,6 +136,11 @@ class DiskWriter:
         self._fh.close()
         target = store.object_dir(self._partition, self._hash)
         current = store.newest_sync(target)
+        if create_only and current is not None and not current.tombstone:
+            self._discard_tmp()
+            raise PreconditionFailed(
+                f"version {current.version} exists and the write is create-only"
+            )
         if current is not None and current.version >= meta.version:
             self._discard_tmp()
             if current.version == meta.version and current.etag == meta.etag:

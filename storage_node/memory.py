@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
-from storage_node.errors import IncompleteBody, Superseded
+from storage_node.errors import IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta
 from storage_node.store import Usage
 
@@ -36,6 +36,10 @@ class MemoryWriter:
             user_meta=dict(new.user_meta),
         )
         current = self._store.objects.get(self._key)
+        if new.create_only and current is not None and not current[0].tombstone:
+            raise PreconditionFailed(
+                f"version {current[0].version} exists and the write is create-only"
+            )
         if current is not None and current[0].version >= meta.version:
             if current[0].version == meta.version and current[0].etag == meta.etag:
                 return current[0]

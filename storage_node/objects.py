@@ -98,6 +98,7 @@ async def put_object(request: web.Request) -> web.Response:
         version=version,
         content_type=request.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
         user_meta=meta_from_headers(request.headers, META_PREFIX),
+        create_only=request.headers.get(hdrs.IF_NONE_MATCH) == "*",
     )
     store, metrics = request.app[STORE], request.app[METRICS]
     writer = await store.create_writer(partition, obj_hash)

@@ -17,6 +17,7 @@ class NewVersion:
     version: str
     content_type: str = "application/octet-stream"
     user_meta: Mapping[str, str] = field(default_factory=dict)
+    create_only: bool = False  # refuse to commit over a live version (If-None-Match: *)
 
 
 @dataclass(frozen=True)

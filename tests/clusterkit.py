@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import time
@@ -161,3 +162,15 @@ class Sampler:
         self._stop.set()
         self._thread.join()
         self.samples.append(self.probe())
+
+
+def nodes_holding(cluster: DevCluster, etag: str, size: int) -> set[str]:
+    """Nodes with a committed version of these bytes at any address, read from their data dirs
+    (form files and parts live at internal addresses, not at their object's)."""
+    found = set()
+    for node_id in cluster.node_ids:
+        for meta_file in (cluster.data / node_id / "objects").rglob("*.meta"):
+            meta = json.loads(meta_file.read_text())
+            if meta["etag"] == etag and meta["size"] == size:
+                found.add(node_id)
+    return found

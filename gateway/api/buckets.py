@@ -52,7 +52,7 @@ async def _policy(request: web.Request) -> dict[str, Any]:
 
 async def put_bucket(request: web.Request) -> web.Response:
     name = check_bucket(request.match_info["bucket"])
-    request[PRINCIPAL].require("admin")
+    request[PRINCIPAL].require("admin", name)
     policy = await _policy(request)
     catalog = request.app[CATALOG]
     existing = await catalog.get_bucket(name)
@@ -95,7 +95,7 @@ async def list_buckets(request: web.Request) -> web.Response:
 
 async def delete_bucket(request: web.Request) -> web.Response:
     name = check_bucket(request.match_info["bucket"])
-    request[PRINCIPAL].require("admin")
+    request[PRINCIPAL].require("admin", name)
     outcome = await request.app[CATALOG].delete_bucket(name)
     if outcome == "missing":
         raise NoSuchBucket(f"bucket {name!r} does not exist")

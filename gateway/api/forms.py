@@ -4,7 +4,6 @@ file that follows), each streamed to the replicas as it is parsed; all or nothin
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -13,14 +12,13 @@ from pathlib import PurePosixPath
 from aiohttp import BodyPartReader, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage
 
-from gateway.catalog import ObjectRecord
+from gateway.catalog import PartRecord
 from gateway.errors import GatewayError, MalformedPost
 from gateway.keys import CONFIG, OBJECTS, PRINCIPAL
 from gateway.names import check_bucket, check_key
 from gateway.object_service import ObjectService
 from shardgate.streams import BodyTimeout
 
-log = logging.getLogger(__name__)
 MAX_FIELD_BYTES = 4096
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}")
 
@@ -33,6 +31,8 @@ async def _part_chunks(part: BodyPartReader, size: int, idle: float) -> AsyncIte
         except TimeoutError:
             raise BodyTimeout(f"no form bytes for {idle:.0f}s") from None
         if not chunk:
+            if not part.at_eof():
+                raise MalformedPost("the form ended inside a file part")
             return
         yield chunk
 
@@ -56,30 +56,37 @@ def generated_key(filename: str | None) -> str:
 
 
 async def post_objects(request: web.Request) -> web.Response:
+    """Every file is staged first and published only once the whole form has arrived, so a
+    form that fails changes nothing: not even an object one of its files would replace."""
     bucket = check_bucket(request.match_info["bucket"])
     request[PRINCIPAL].require("write", bucket)
     if not request.content_type.startswith("multipart/form-data"):
         raise MalformedPost("send multipart/form-data with one or more 'file' parts")
     objects = request.app[OBJECTS]
     await objects.bucket(bucket)
-    stored: list[ObjectRecord] = []
+    staged: list[tuple[str, str, PartRecord]] = []
     try:
-        await _store_parts(request, bucket, objects, stored)
+        await _stage_parts(request, bucket, objects, staged)
     except (GatewayError, ValueError, BadHttpMessage, ConnectionError, BodyTimeout) as exc:
-        await _roll_back(objects, stored)
+        await objects.reclaim_parts([part for _, _, part in staged])
         if isinstance(exc, (ValueError, BadHttpMessage)):
             raise MalformedPost(f"the multipart body is malformed: {exc}") from exc
         raise
-    if not stored:
+    if not staged:
         raise MalformedPost("the form has no 'file' part")
+    stored = [await objects.publish_staged(bucket, key, part, ctype) for key, ctype, part in staged]
     return web.json_response({"objects": [record.to_json() for record in stored]}, status=201)
 
 
-async def _store_parts(
-    request: web.Request, bucket: str, objects: ObjectService, stored: list[ObjectRecord]
+async def _stage_parts(
+    request: web.Request,
+    bucket: str,
+    objects: ObjectService,
+    staged: list[tuple[str, str, PartRecord]],
 ) -> None:
     config = request.app[CONFIG]
     reader = await request.multipart()
+    staging_id = "form-" + uuid.uuid4().hex
     next_key: str | None = None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
@@ -88,26 +95,9 @@ async def _store_parts(
             next_key = check_key(await _small_field(part))
         elif part.name == "file":
             key, next_key = next_key or generated_key(part.filename), None
-            stored.append(
-                await objects.put(
-                    bucket,
-                    key,
-                    _part_chunks(part, config.chunk_size, config.body_idle_timeout),
-                    size=None,
-                    content_type=part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
-                    user_meta={},
-                )
-            )
+            content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
+            chunks = _part_chunks(part, config.chunk_size, config.body_idle_timeout)
+            stored = await objects.stage(bucket, staging_id, len(staged) + 1, chunks, content_type)
+            staged.append((key, content_type, stored))
         else:
             await _small_field(part)
-
-
-async def _roll_back(objects: ObjectService, stored: list[ObjectRecord]) -> None:
-    """A form is stored whole or not at all: delete the files stored before the failure."""
-    for record in stored:
-        try:
-            await objects.delete(record.bucket, record.key)
-        except GatewayError as exc:
-            log.error(
-                "could not roll back %s/%s after a failed form: %s", record.bucket, record.key, exc
-            )

@@ -27,6 +27,7 @@ def _upload_json(uploads: MultipartUploads, upload: UploadRecord) -> dict[str, A
         "bucket": upload.bucket,
         "key": upload.key,
         "content_type": upload.content_type,
+        "metadata": dict(upload.user_meta),
         "min_part_size": rules.min_part_size,
         "max_part_size": rules.max_part_size,
         "max_parts": rules.max_parts,

@@ -55,6 +55,7 @@ class FakeClient:
         size: int | None,
         content_type: str,
         user_meta: Mapping[str, str],
+        create_only: bool = False,
     ) -> PutAck:
         mode = self.modes.get(node.id, "ok")
         self.calls.append({"node": node.id, "size": size, "type": content_type, "meta": user_meta})
