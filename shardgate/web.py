@@ -65,8 +65,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         body = {"error": {"code": code, "message": exc.reason}}
         headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
         return web.json_response(body, status=exc.status, headers=headers)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionResetError:
+        # The client went away mid-request: routine, and nothing can be sent back. aiohttp drops
+        # an answer to a closed connection quietly; raising would log a traceback instead.
+        log.info("client went away during %s %s", request.method, request.path)
+        return web.Response(status=499, reason="Client Closed Request")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         body = {"error": {"code": "InternalError", "message": "internal error; see server log"}}

@@ -141,7 +141,9 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     except NodeError as exc:
         # Headers are out: the only honest signal left is to cut the connection short.
         log.error("download of %s/%s failed on every replica: %s", bucket, key, exc)
-        raise ConnectionResetError(str(exc)) from exc
+        if request.transport is not None:
+            request.transport.close()
+        return response
     await response.write_eof()
     return response
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shardgate.cli import dev, keys_cmd, presign_cmd, ring_cmd, serve
+from shardgate.cli import dev, keys_cmd, objects_cmd, presign_cmd, ring_cmd, serve
 from shardgate.config import ConfigError
 
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     ring_cmd.add_parser(sub)
     keys_cmd.add_parser(sub)
     presign_cmd.add_parser(sub)
+    objects_cmd.add_parsers(sub)
     return parser
 
 

@@ -16,6 +16,17 @@ def add_gateway_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin-key", help="an API key (default: $SHARDGATE_API_KEY)")
 
 
+def gateway_settings(args: argparse.Namespace) -> tuple[str, str]:
+    """The gateway URL and API key, from flags or the environment."""
+    url = (args.url or os.environ.get("SHARDGATE_URL", "")).rstrip("/")
+    key = args.admin_key or os.environ.get("SHARDGATE_API_KEY", "")
+    if not url or not key:
+        raise SystemExit(
+            "shardgate: set --url and --admin-key (or SHARDGATE_URL, SHARDGATE_API_KEY)"
+        )
+    return url, key
+
+
 def call_gateway(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
 ) -> Any:
