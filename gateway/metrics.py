@@ -19,6 +19,7 @@ class GatewayMetrics:
     read_failovers: Counter
     node_up: Gauge
     admission_rejections: Counter
+    parts_received: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
@@ -67,6 +68,11 @@ class GatewayMetrics:
                 "shardgate_gateway_node_up",
                 "1 if the node answers its health probe.",
                 ["node"],
+                registry=registry,
+            ),
+            parts_received=Counter(
+                "shardgate_gateway_parts_received",
+                "Multipart parts stored (a part sent again counts again).",
                 registry=registry,
             ),
             admission_rejections=Counter(

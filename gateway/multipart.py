@@ -22,6 +22,7 @@ from gateway.errors import (
     InvalidPartOrder,
     NoSuchUpload,
 )
+from gateway.metrics import GatewayMetrics
 from gateway.object_service import PARTS_BUCKET, ObjectService, part_key
 from gateway.replicated_write import ReplicatedWriter, WriteRequest
 
@@ -46,7 +47,9 @@ class MultipartUploads:
         writer: ReplicatedWriter,
         rules: PartRules,
         write_quorum: int,
+        metrics: GatewayMetrics,
     ) -> None:
+        self._metrics = metrics
         self._objects = objects
         self._catalog = catalog
         self._writer = writer
@@ -101,6 +104,7 @@ class MultipartUploads:
         part = PartRecord(
             upload_id, part_number, version, outcome.size, outcome.etag, outcome.holders
         )
+        self._metrics.parts_received.inc()
         replaced = await self._catalog.put_part(part)
         if replaced is not None:
             await self._objects.reclaim_parts([replaced])
