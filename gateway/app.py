@@ -146,6 +146,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             rules=PartRules(min_part_size=config.min_part_size, lifetime=config.upload_lifetime),
             write_quorum=config.write_quorum,
             metrics=metrics,
+            direct=app[DIRECT],
         )
         yield
 

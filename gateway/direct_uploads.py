@@ -8,11 +8,12 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from gateway.catalog import Catalog, ObjectRecord, PendingRecord, Repair
+from gateway.catalog import Catalog, ObjectRecord, PartRecord, PendingRecord, Repair, UploadRecord
 from gateway.content_types import check_head, check_type
 from gateway.errors import (
     BadDigest,
@@ -28,7 +29,7 @@ from gateway.errors import (
 from gateway.fanout import fan_out
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, PutAck
-from gateway.object_service import ObjectService
+from gateway.object_service import PARTS_BUCKET, ObjectService, part_key
 from gateway.replicated_write import ReplicatedWriter
 from ring import Node
 from shardgate.config import GatewayConfig, signing_kid
@@ -167,6 +168,75 @@ class DirectUploads:
             {"token": token},
         )
 
+    async def presign_part(
+        self,
+        upload: UploadRecord,
+        number: int,
+        *,
+        expires_in: float | None,
+        size: int | None,
+        max_size: int,
+    ) -> Presigned:
+        """A direct-to-node URL for one part; the gateway adopts the part when it next looks at
+        the upload (progress or complete)."""
+        expires = time.time() + self._lifetime(expires_in)
+        key = part_key(upload.upload_id, number)
+        addr = self._objects.address(PARTS_BUCKET, key)
+        node = self._first_up(list(self._objects.ring.preference(addr.partition)))
+        claims = Claims(
+            kid=signing_kid(self._config),
+            node=node.id,
+            bucket=PARTS_BUCKET,
+            key=key,
+            method="PUT",
+            upload_id=secrets.token_hex(12),
+            expires=int(expires),
+            partition=addr.partition,
+            max_size=max_size,
+            size=size,
+            origins=(await self._objects.bucket(upload.bucket)).cors_origins,
+            part=number,
+        )
+        token = self._sign(claims)
+        grace = expires + self._config.pending_grace
+        await self._catalog.add_pending(
+            PendingRecord(claims.upload_id, PARTS_BUCKET, key, node.id, time.time(), grace)
+        )
+        url = f"{node.url}/direct/v1/{PARTS_BUCKET}/{key}?token={token}"
+        return Presigned(url, "PUT", expires, None, {}, {"token": token})
+
+    async def adopt_parts(
+        self, upload_id: str, max_size: int, record: Callable[[PartRecord], Awaitable[None]]
+    ) -> int:
+        """Replicate and publish the parts that arrived at nodes directly, handing each to
+        `record`; the number adopted. Parts not uploaded yet (or on a node that is down) wait."""
+        adopted = 0
+        for pending in await self._catalog.unsettled_pending(PARTS_BUCKET, f"{upload_id}/"):
+            lock = self._commits.setdefault(pending.upload_id, asyncio.Lock())
+            async with lock:
+                fresh = await self._catalog.get_pending(pending.upload_id)
+                if fresh is None or fresh.committed_version is not None:
+                    continue
+                source = self._objects.ring.node(pending.node_id)
+                try:
+                    received = await self._client.pending(source, pending.upload_id)
+                except NodeError as exc:
+                    log.warning("part upload %s not checked: %s", pending.upload_id, exc)
+                    continue
+                if received is None:
+                    continue
+                if received["size"] > max_size:
+                    await self._drop(source, pending.upload_id)
+                    continue
+                version, held, _ = await self._replicate(pending, source)
+                number = int(pending.key.rsplit("/", 1)[1])
+                await record(
+                    PartRecord(upload_id, number, version, received["size"], received["etag"], held)
+                )
+                await self._catalog.settle_pending(pending.upload_id, version)
+                adopted += 1
+        return adopted
+
     async def commit(
         self,
         bucket: str,
@@ -213,14 +283,34 @@ class DirectUploads:
             raise NoSuchUpload("the node holds nothing for this upload; was it uploaded?")
         await self._verify(pending, received, size, md5, sha256, source)
 
+        version, held, repairs = await self._replicate(pending, source)
+        record = ObjectRecord(
+            bucket=bucket,
+            key=key,
+            version=version,
+            size=received["size"],
+            etag=received["etag"],
+            content_type=received["content_type"],
+            replicas=held,
+            sha256=received["sha256"],
+        )
+        await self._catalog.commit_object(record, repairs, settles=pending.upload_id)
+        return record
+
+    async def _replicate(
+        self, pending: PendingRecord, source: Node
+    ) -> tuple[str, tuple[str, ...], list[Repair]]:
+        """Have the receiving node copy the upload to the other replicas (W in all), then publish
+        it there: the new version, the nodes holding it, and the repairs to record."""
+        ring = self._objects.ring
+        bucket, key = pending.bucket, pending.key
         addr = self._objects.address(bucket, key)
         version = self._objects.new_version()
-        primaries = list(ring.primaries(addr.partition))
         spares = [
             n for n in ring.handoffs(addr.partition) if n != source and self._health.is_up(n.id)
         ]
         targets, missed = [], []
-        for primary in primaries:
+        for primary in ring.primaries(addr.partition):
             if primary == source:
                 continue
             if self._health.is_up(primary.id):
@@ -235,14 +325,13 @@ class DirectUploads:
 
         need = self._config.write_quorum
         result = await fan_out(targets, copy, need=max(need - 1, 0), timeout=None)
-        copied = [target for target, ack in result.ok if not ack.superseded]
         if len(result.ok) + 1 < need:
-            await self._writer.withdraw(addr, version, [node for _, node in copied])
+            copied = [node for (_, node), ack in result.ok if not ack.superseded]
+            await self._writer.withdraw(addr, version, copied)
             raise QuorumNotReached(
                 f"only {len(result.ok) + 1} replicas took the commit; {need} needed"
             )
         await self._client.publish_pending(source, pending.upload_id, version)
-        held = [source, *(node for (_, node), _ in result.ok)]
         missed += [primary.id for (primary, _), _ in result.failed]
         repairs = [Repair(bucket, key, version, node_id, "missed") for node_id in missed]
         repairs += [
@@ -250,18 +339,8 @@ class DirectUploads:
             for (primary, node), _ in result.ok
             if primary != node
         ]
-        record = ObjectRecord(
-            bucket=bucket,
-            key=key,
-            version=version,
-            size=received["size"],
-            etag=received["etag"],
-            content_type=received["content_type"],
-            replicas=tuple(node.id for node in held),
-            sha256=received["sha256"],
-        )
-        await self._catalog.commit_object(record, repairs, settles=pending.upload_id)
-        return record
+        held = (source.id, *(node.id for (_, node), _ in result.ok))
+        return version, held, repairs
 
     async def _verify(
         self,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from gateway.catalog import Catalog, ObjectRecord, PartRecord, UploadRecord
 from gateway.content_types import check_type
+from gateway.direct_uploads import DirectUploads, Presigned
 from gateway.errors import (
     EntityTooLarge,
     EntityTooSmall,
@@ -48,8 +49,10 @@ class MultipartUploads:
         rules: PartRules,
         write_quorum: int,
         metrics: GatewayMetrics,
+        direct: DirectUploads,
     ) -> None:
         self._metrics = metrics
+        self._direct = direct
         self._objects = objects
         self._catalog = catalog
         self._writer = writer
@@ -104,23 +107,43 @@ class MultipartUploads:
         part = PartRecord(
             upload_id, part_number, version, outcome.size, outcome.etag, outcome.holders
         )
+        await self._record_part(part)
+        return part
+
+    async def _record_part(self, part: PartRecord) -> None:
         self._metrics.parts_received.inc()
         replaced = await self._catalog.put_part(part)
         if replaced is not None:
             await self._objects.reclaim_parts([replaced])
-        return part
+
+    async def presign_part(
+        self, upload_id: str, part_number: int, *, expires_in: float | None, size: int | None
+    ) -> Presigned:
+        upload = await self.open_upload(upload_id)
+        if not 1 <= part_number <= self.rules.max_parts:
+            raise InvalidArgument(f"part numbers run from 1 to {self.rules.max_parts}")
+        if size is not None and size > self.rules.max_part_size:
+            raise EntityTooLarge(f"a part may be at most {self.rules.max_part_size} bytes")
+        return await self._direct.presign_part(
+            upload, part_number, expires_in=expires_in, size=size, max_size=self.rules.max_part_size
+        )
+
+    async def _parts(self, upload_id: str) -> list[PartRecord]:
+        """The parts stored so far, adopting any that were sent to a node directly."""
+        await self._direct.adopt_parts(upload_id, self.rules.max_part_size, self._record_part)
+        return await self._catalog.list_parts(upload_id)
 
     async def in_progress(self, bucket: str) -> list[UploadRecord]:
         await self._objects.bucket(bucket)
         return await self._catalog.list_uploads(bucket)
 
     async def progress(self, upload_id: str) -> tuple[UploadRecord, list[PartRecord]]:
-        return await self.open_upload(upload_id), await self._catalog.list_parts(upload_id)
+        return await self.open_upload(upload_id), await self._parts(upload_id)
 
     async def complete(self, upload_id: str, listed: Sequence[tuple[int, str]]) -> ObjectRecord:
         """Validate the client's part list as S3 does and publish the manifest it names."""
         upload = await self.open_upload(upload_id)
-        stored = {part.part_number: part for part in await self._catalog.list_parts(upload_id)}
+        stored = {part.part_number: part for part in await self._parts(upload_id)}
         numbers = [number for number, _ in listed]
         if not listed or numbers != sorted(set(numbers)):
             raise InvalidPartOrder("list the parts once each, in ascending part-number order")

@@ -41,6 +41,7 @@ ROUTES = [
     web.get("/v1/uploads/{upload_id}", uploads.progress),
     web.delete("/v1/uploads/{upload_id}", uploads.abort),
     web.put("/v1/uploads/{upload_id}/parts/{part_number}", uploads.put_part),
+    web.post("/v1/uploads/{upload_id}/parts/{part_number}/presign", uploads.presign_part),
     web.post("/v1/uploads/{upload_id}/complete", uploads.complete),
     web.post("/v1/keys", api_keys.create_key),
     web.get("/v1/keys", api_keys.list_keys),

@@ -339,6 +339,23 @@ class SqliteCatalog:
         row = await self._run(lambda db: db.execute(query, (bucket, key)).fetchone())
         return PendingRecord(*row) if row else None
 
+    async def unsettled_pending(self, bucket: str, key_prefix: str) -> list[PendingRecord]:
+        query = (
+            f"SELECT {_PENDING_COLUMNS} FROM pending_uploads "  # noqa: S608
+            "WHERE bucket = ? AND substr(key, 1, ?) = ? AND committed_version IS NULL "
+            "ORDER BY created"
+        )
+        args = (bucket, len(key_prefix), key_prefix)
+        return await self._run(lambda db: [PendingRecord(*row) for row in db.execute(query, args)])
+
+    async def settle_pending(self, upload_id: str, version: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE pending_uploads SET committed_version = ? WHERE upload_id = ?",
+                (version, upload_id),
+            )
+        )
+
     async def add_api_key(self, record: ApiKeyRecord) -> None:
         values = (
             record.id,

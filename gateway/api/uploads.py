@@ -114,6 +114,24 @@ def _progress_json(
     }
 
 
+async def presign_part(request: web.Request) -> web.Response:
+    upload = await _owned(request, "write")
+    body = await _body(request) if request.can_read_body else {}
+    expires_in, size = body.get("expires_in"), body.get("size")
+    if (expires_in is not None and not isinstance(expires_in, int | float)) or (
+        size is not None and (not isinstance(size, int) or size < 0)
+    ):
+        raise InvalidArgument("expires_in is a number of seconds and size a byte count")
+    try:
+        number = int(request.match_info["part_number"])
+    except ValueError:
+        raise InvalidArgument("the part number is a whole number") from None
+    presigned = await request.app[MULTIPART].presign_part(
+        upload.upload_id, number, expires_in=expires_in, size=size
+    )
+    return web.json_response(presigned.to_json())
+
+
 async def complete(request: web.Request) -> web.Response:
     upload = await _owned(request, "write")
     body = await _body(request)
