@@ -1,0 +1,128 @@
+"""The catalog's multipart tables (uploads, parts) and presigned direct uploads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import astuple
+
+from gateway.catalog import ObjectRecord, PartRecord, PendingRecord, UploadRecord
+from gateway.sqlite_db import SqliteDb
+from gateway.sqlite_rows import part_from_row, part_values, upload_from_row, upsert_object
+
+_UPLOAD_COLUMNS = "upload_id, bucket, key, content_type, user_meta, created, expires, state"
+_PART_COLUMNS = "upload_id, part_number, version, size, etag, replicas"
+_PENDING_COLUMNS = "upload_id, bucket, key, node_id, created, expires, committed_version"
+
+
+class SqliteUploads(SqliteDb):
+    async def add_upload(self, record: UploadRecord) -> None:
+        values = (
+            *astuple(record)[:4],
+            json.dumps(dict(record.user_meta)),
+            record.created,
+            record.expires,
+            record.state,
+        )
+        await self._run(
+            lambda db: db.execute(
+                f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                values,
+            )
+        )
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        query = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?"  # noqa: S608
+        row = await self._run(lambda db: db.execute(query, (upload_id,)).fetchone())
+        return upload_from_row(row) if row else None
+
+    async def list_uploads(self, bucket: str) -> list[UploadRecord]:
+        query = (
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads "  # noqa: S608
+            "WHERE bucket = ? AND state = 'open' ORDER BY created"
+        )
+        return await self._run(
+            lambda db: [upload_from_row(row) for row in db.execute(query, (bucket,))]
+        )
+
+    async def expired_uploads(self, now: float) -> list[UploadRecord]:
+        query = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE state = 'open' AND expires < ?"  # noqa: S608
+        return await self._run(
+            lambda db: [upload_from_row(row) for row in db.execute(query, (now,))]
+        )
+
+    async def put_part(self, part: PartRecord) -> PartRecord | None:
+        def put(db: sqlite3.Connection) -> PartRecord | None:
+            query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?"  # noqa: S608
+            row = db.execute(query, (part.upload_id, part.part_number)).fetchone()
+            previous = part_from_row(row) if row else None
+            if previous is not None and previous.version >= part.version:
+                return part  # this write lost to a newer one: it is the one to reclaim
+            db.execute(
+                f"INSERT OR REPLACE INTO parts ({_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
+                part_values(part),
+            )
+            return previous
+
+        return await self._run(put)
+
+    async def list_parts(self, upload_id: str) -> list[PartRecord]:
+        query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? ORDER BY part_number"  # noqa: S608
+        return await self._run(
+            lambda db: [part_from_row(row) for row in db.execute(query, (upload_id,))]
+        )
+
+    async def end_upload(
+        self, upload_id: str, state: str, completed: ObjectRecord | None = None
+    ) -> bool:
+        def end(db: sqlite3.Connection) -> bool:
+            closed = db.execute(
+                "UPDATE uploads SET state = ? WHERE upload_id = ? AND state = 'open'",
+                (state, upload_id),
+            ).rowcount
+            if not closed:
+                return False
+            db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+            if completed is not None:
+                upsert_object(db, completed, create_only=False)
+            return True
+
+        return await self._run(end)
+
+    async def add_pending(self, record: PendingRecord) -> None:
+        await self._run(
+            lambda db: db.execute(
+                f"INSERT INTO pending_uploads ({_PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                astuple(record),
+            )
+        )
+
+    async def get_pending(self, upload_id: str) -> PendingRecord | None:
+        query = f"SELECT {_PENDING_COLUMNS} FROM pending_uploads WHERE upload_id = ?"  # noqa: S608
+        row = await self._run(lambda db: db.execute(query, (upload_id,)).fetchone())
+        return PendingRecord(*row) if row else None
+
+    async def latest_pending(self, bucket: str, key: str) -> PendingRecord | None:
+        query = (
+            f"SELECT {_PENDING_COLUMNS} FROM pending_uploads "  # noqa: S608
+            "WHERE bucket = ? AND key = ? ORDER BY created DESC LIMIT 1"
+        )
+        row = await self._run(lambda db: db.execute(query, (bucket, key)).fetchone())
+        return PendingRecord(*row) if row else None
+
+    async def unsettled_pending(self, bucket: str, key_prefix: str) -> list[PendingRecord]:
+        query = (
+            f"SELECT {_PENDING_COLUMNS} FROM pending_uploads "  # noqa: S608
+            "WHERE bucket = ? AND substr(key, 1, ?) = ? AND committed_version IS NULL "
+            "ORDER BY created"
+        )
+        args = (bucket, len(key_prefix), key_prefix)
+        return await self._run(lambda db: [PendingRecord(*row) for row in db.execute(query, args)])
+
+    async def settle_pending(self, upload_id: str, version: str) -> None:
+        await self._run(
+            lambda db: db.execute(
+                "UPDATE pending_uploads SET committed_version = ? WHERE upload_id = ?",
+                (version, upload_id),
+            )
+        )
