@@ -142,7 +142,7 @@ class DirectUploads:
         claims = _with(
             base,
             node=node.id,
-            max_size=req.max_size or limit,
+            max_size=limit if req.max_size is None else req.max_size,
             size=req.size,
             content_types=(req.content_type,) if req.content_type else policy.allowed_types,
             sha256=req.sha256,
@@ -228,7 +228,11 @@ class DirectUploads:
                 if received["size"] > max_size:
                     await self._drop(source, pending.upload_id)
                     continue
-                version, held, _ = await self._replicate(pending, source)
+                try:
+                    version, held, _ = await self._replicate(pending, source)
+                except (NodeError, QuorumNotReached) as exc:
+                    log.warning("part upload %s not adopted yet: %s", pending.upload_id, exc)
+                    continue
                 number = int(pending.key.rsplit("/", 1)[1])
                 await record(
                     PartRecord(upload_id, number, version, received["size"], received["etag"], held)
@@ -259,6 +263,10 @@ class DirectUploads:
         try:
             async with lock:
                 return await self._commit(pending, size, md5, sha256)
+        except NodeError as exc:
+            raise ServiceUnavailable(
+                f"a replica node could not take the commit; retry: {exc}"
+            ) from exc
         finally:
             if not lock.locked():
                 self._commits.pop(pending.upload_id, None)

@@ -55,7 +55,11 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the canonical encoding decodes, so one token has exactly one spelling."""
+    data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if _b64(data) != text:
+        raise ValueError("not the canonical base64url encoding")
+    return data
 
 
 def issue(claims: Claims, secret: bytes) -> str:

@@ -135,10 +135,20 @@ async def post_direct(request: web.Request) -> web.Response:
             content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
             chunks = _form_chunks(part, request.app[CONFIG].chunk_size)
             return await _receive(request, claims, chunks, content_type, None)
-        value = (await part.read_chunk(8192)).decode(errors="replace")
+        value = await _field(part)
         if part.name == "token":
             token = value
     raise BadRequest("the form has no 'file' part")
+
+
+async def _field(part: BodyPartReader, limit: int = 8192) -> str:
+    """A small form field, read whole however the network splits it."""
+    data = bytearray()
+    while chunk := await part.read_chunk(limit):
+        data += chunk
+        if len(data) > limit:
+            raise BadRequest(f"form field {part.name!r} is longer than {limit} bytes")
+    return data.decode(errors="replace")
 
 
 async def get_direct(request: web.Request) -> web.StreamResponse:

@@ -26,10 +26,10 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _optional(body: dict[str, Any], name: str, kind: type) -> Any:
+def _optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
     value = body.get(name)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise InvalidArgument(f"{name} must be a {kind.__name__}")
+        raise InvalidArgument(f"{name} must be {what}")
     return value
 
 
@@ -47,22 +47,26 @@ async def presign(request: web.Request) -> web.Response:
             principal.require("read", bucket)
     else:
         principal.require("write", bucket)
-    sha256 = _optional(body, "sha256", str)
+    sha256 = _optional(body, "sha256", str, "a string")
     if sha256 is not None and not _HEX64.fullmatch(sha256):
         raise InvalidArgument("sha256 must be 64 lower-case hex digits")
-    expires_in = _optional(body, "expires_in", (int, float))  # type: ignore[arg-type]
-    for name in ("max_size", "size"):
-        if (value := _optional(body, name, int)) is not None and value < 0:
-            raise InvalidArgument(f"{name} must not be negative")
+    expires_in = _optional(body, "expires_in", (int, float), "a number of seconds")
+    if expires_in is not None and not 0 < expires_in < 10**9:
+        raise InvalidArgument("expires_in must be a positive number of seconds")
+    max_size, size = (_optional(body, name, int, "a byte count") for name in ("max_size", "size"))
+    if any(value is not None and value < 0 for value in (max_size, size)):
+        raise InvalidArgument("max_size and size must not be negative")
+    if max_size is not None and size is not None and size > max_size:
+        raise InvalidArgument("size is larger than max_size")
     presigned = await request.app[DIRECT].presign(
         PresignRequest(
             bucket=bucket,
             key=key,
             method=method,
             expires_in=float(expires_in) if expires_in is not None else None,
-            max_size=body.get("max_size"),
-            size=body.get("size"),
-            content_type=_optional(body, "content_type", str),
+            max_size=max_size,
+            size=size,
+            content_type=_optional(body, "content_type", str, "a string"),
             sha256=sha256,
         )
     )
@@ -77,7 +81,7 @@ async def commit(request: web.Request) -> web.Response:
     size = body.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise InvalidArgument("size (the number of bytes uploaded) is required")
-    md5, sha256 = _optional(body, "md5", str), _optional(body, "sha256", str)
+    md5, sha256 = (_optional(body, name, str, "hex") for name in ("md5", "sha256"))
     if md5 is None and sha256 is None:
         raise InvalidArgument("state the upload's md5 or sha256 (hex)")
     if (md5 is not None and not _HEX32.fullmatch(md5)) or (
@@ -85,6 +89,11 @@ async def commit(request: web.Request) -> web.Response:
     ):
         raise InvalidArgument("md5 and sha256 are lower-case hex")
     record = await request.app[DIRECT].commit(
-        bucket, key, upload_id=_optional(body, "upload_id", str), size=size, md5=md5, sha256=sha256
+        bucket,
+        key,
+        upload_id=_optional(body, "upload_id", str, "a string"),
+        size=size,
+        md5=md5,
+        sha256=sha256,
     )
     return web.json_response(record.to_json(), status=201)
