@@ -9,7 +9,7 @@ from aiohttp.typedefs import Middleware
 from gateway.errors import CorsForbidden, InvalidArgument
 from gateway.keys import CATALOG
 from gateway.names import check_bucket
-from shardgate.web import CORS_ORIGIN, Handler, origin_allowed
+from shardgate.web import CORS_ORIGIN, Handler, origin_allowed, preflight_headers
 
 ALLOW_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 ALLOW_HEADERS = frozenset(
@@ -45,14 +45,7 @@ async def preflight(request: web.Request) -> web.Response:
     refused = [h for h in requested if h not in ALLOW_HEADERS and not h.startswith("x-meta-")]
     if refused:
         raise CorsForbidden(f"headers {refused} are not allowed across origins")
-    headers = {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": ", ".join(ALLOW_METHODS),
-        "Access-Control-Max-Age": "600",
-        "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
-    }
-    if requested:
-        headers["Access-Control-Allow-Headers"] = ", ".join(requested)
+    headers = preflight_headers(origin, ALLOW_METHODS, ", ".join(requested))
     return web.Response(status=204, headers=headers)
 
 

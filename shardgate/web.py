@@ -115,6 +115,19 @@ def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     return "*" in allowed or origin in allowed
 
 
+def preflight_headers(origin: str, methods: tuple[str, ...], requested: str) -> dict[str, str]:
+    """The answer to an admitted CORS preflight (the caller has checked origin and method)."""
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": ", ".join(methods),
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+    }
+    if requested:
+        headers["Access-Control-Allow-Headers"] = requested
+    return headers
+
+
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: stamp every answer (error or stream alike) to an admitted origin."""
     origin = request.get(CORS_ORIGIN)

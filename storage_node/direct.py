@@ -18,7 +18,7 @@ from ring import object_hash
 from shardgate.media import allowed, public_meta_headers, safety_headers
 from shardgate.streams import sized_chunks
 from shardgate.tokens import Claims, TokenRejected, verify
-from shardgate.web import CORS_ORIGIN, origin_allowed
+from shardgate.web import CORS_ORIGIN, origin_allowed, preflight_headers
 from storage_node.disk import DiskStore
 from storage_node.errors import (
     BadDigest,
@@ -178,12 +178,4 @@ async def preflight_direct(request: web.Request) -> web.Response:
     if not origin or not origin_allowed(origin, claims.origins) or method not in methods:
         raise CorsForbidden(f"origin {origin!r} may not {method or 'call'} here")
     requested = request.headers.get("Access-Control-Request-Headers", "")
-    headers = {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Methods": ", ".join(methods),
-        "Access-Control-Max-Age": "600",
-        "Vary": "Origin",
-    }
-    if requested:
-        headers["Access-Control-Allow-Headers"] = requested
-    return web.Response(status=204, headers=headers)
+    return web.Response(status=204, headers=preflight_headers(origin, methods, requested))

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
+from gateway.api.bodies import json_object
 from gateway.errors import InvalidArgument
 from gateway.keys import API_KEYS, PRINCIPAL
 from gateway.names import check_bucket
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidArgument("send a JSON object: {name, rights, buckets}") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("send a JSON object: {name, rights, buckets}")
-    return body
-
-
 async def create_key(request: web.Request) -> web.Response:
     request[PRINCIPAL].require("admin")
-    body = await _body(request)
+    body = await json_object(request, "a JSON object: {name, rights, buckets}")
     name, rights, buckets = body.get("name", ""), body.get("rights"), body.get("buckets")
     if not isinstance(name, str) or not 1 <= len(name) <= 200:
         raise InvalidArgument("name must be a string of 1 to 200 characters")

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api.bodies import json_object
 from gateway.catalog import BucketRecord
 from gateway.errors import BucketNotEmpty, InvalidArgument, NoSuchBucket
 from gateway.keys import CATALOG, OBJECTS, PRINCIPAL
@@ -24,12 +25,7 @@ _POLICY_TYPES: dict[str, type | tuple[type, ...]] = {
 async def _policy(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidArgument("bucket policy must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("bucket policy must be a JSON object")
+    body = await json_object(request, "the bucket policy as a JSON object")
     for name, value in body.items():
         expected = _POLICY_TYPES.get(name)
         if expected is None:

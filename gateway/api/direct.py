@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api.bodies import json_object
 from gateway.direct_uploads import PresignRequest
 from gateway.errors import InvalidArgument
 from gateway.keys import DIRECT, OBJECTS, PRINCIPAL
@@ -14,16 +15,6 @@ from gateway.names import check_bucket, check_key
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidArgument("send a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("send a JSON object")
-    return body
 
 
 def _optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -34,7 +25,7 @@ def _optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], wh
 
 
 async def presign(request: web.Request) -> web.Response:
-    body = await _json_object(request)
+    body = await json_object(request)
     bucket = check_bucket(str(body.get("bucket", "")))
     key = check_key(str(body.get("key", "")))
     method = str(body.get("method", "PUT")).upper()
@@ -77,7 +68,7 @@ async def commit(request: web.Request) -> web.Response:
     bucket = check_bucket(request.match_info["bucket"])
     key = check_key(request.match_info["key"])
     request[PRINCIPAL].require("write", bucket)
-    body = await _json_object(request)
+    body = await json_object(request)
     size = body.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise InvalidArgument("size (the number of bytes uploaded) is required")

@@ -62,26 +62,25 @@ def _not_modified(request: web.Request, record: ObjectRecord) -> bool:
     )
 
 
+def _b64_hex(raw: str, size: int) -> str | None:
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return decoded.hex() if len(decoded) == size else None
+
+
 def parse_digests(request: web.Request) -> tuple[str | None, str | None]:
     """Content-MD5 (base64) and X-Checksum-SHA256 (hex or base64) as lower-case hex."""
     md5 = sha256 = None
     if (raw := request.headers.get("Content-MD5")) is not None:
-        try:
-            md5 = base64.b64decode(raw, validate=True).hex()
-        except (binascii.Error, ValueError):
-            md5 = ""
-        if len(md5) != 32:
+        md5 = _b64_hex(raw, 16)
+        if md5 is None:
             raise InvalidDigest("Content-MD5 must be the base64 of a 16-byte md5")
     if (raw := request.headers.get("X-Checksum-SHA256")) is not None:
-        if _HEX64.fullmatch(raw):
-            sha256 = raw.lower()
-        else:
-            try:
-                sha256 = base64.b64decode(raw, validate=True).hex()
-            except (binascii.Error, ValueError):
-                sha256 = ""
-            if len(sha256) != 64:
-                raise InvalidDigest("X-Checksum-SHA256 must be a sha256 in hex or base64")
+        sha256 = raw.lower() if _HEX64.fullmatch(raw) else _b64_hex(raw, 32)
+        if sha256 is None:
+            raise InvalidDigest("X-Checksum-SHA256 must be a sha256 in hex or base64")
     return md5, sha256
 
 

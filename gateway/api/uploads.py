@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
+from gateway.api.bodies import json_object
 from gateway.api.objects import parse_digests
 from gateway.catalog import PartRecord, UploadRecord
 from gateway.errors import InvalidArgument, MissingContentLength
@@ -35,16 +36,6 @@ def _upload_json(uploads: MultipartUploads, upload: UploadRecord) -> dict[str, A
     }
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidArgument("send a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("send a JSON object")
-    return body
-
-
 async def _owned(request: web.Request, right: str) -> UploadRecord:
     uploads = request.app[MULTIPART]
     upload = await uploads.open_upload(request.match_info["upload_id"])
@@ -53,7 +44,7 @@ async def _owned(request: web.Request, right: str) -> UploadRecord:
 
 
 async def initiate(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     bucket = check_bucket(str(body.get("bucket", "")))
     key = check_key(str(body.get("key", "")))
     request[PRINCIPAL].require("write", bucket)
@@ -116,7 +107,7 @@ def _progress_json(
 
 async def presign_part(request: web.Request) -> web.Response:
     upload = await _owned(request, "write")
-    body = await _body(request) if request.can_read_body else {}
+    body = await json_object(request) if request.can_read_body else {}
     expires_in, size = body.get("expires_in"), body.get("size")
     if (expires_in is not None and not isinstance(expires_in, int | float)) or (
         size is not None and (not isinstance(size, int) or size < 0)
@@ -134,7 +125,7 @@ async def presign_part(request: web.Request) -> web.Response:
 
 async def complete(request: web.Request) -> web.Response:
     upload = await _owned(request, "write")
-    body = await _body(request)
+    body = await json_object(request)
     parts = body.get("parts")
     if not isinstance(parts, list) or not all(
         isinstance(p, dict)
