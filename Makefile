@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint test-fast clean
+.PHONY: run test lint test-fast clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,17 @@ test-fast: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks beside SeaweedFS (not part of `make test`): `bench` takes about 15 minutes and
+# writes BENCHMARKS.md; `bench-quick` is a one-minute smoke run that prints its report.
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --out BENCHMARKS.md --raw bench/last-run.json
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run --quick
