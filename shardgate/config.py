@@ -39,6 +39,7 @@ class NodeConfig:
     fsync: bool = True
     signature_max_skew: float = 300.0
     body_idle_timeout: float = 60.0
+    io_threads: int = 32
     log_level: str = "INFO"
     log_json: bool = False
 

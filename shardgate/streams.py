@@ -24,7 +24,8 @@ async def sized_chunks(
     it cannot hold an upload slot forever. Per-chunk work (fan-out, hashing, executor hops) is
     then paid per chunk rather than per network read.
     """
-    buffer = bytearray()
+    pieces: list[bytes] = []
+    held = 0
     while True:
         try:
             async with asyncio.timeout(idle_timeout):
@@ -32,13 +33,14 @@ async def sized_chunks(
         except TimeoutError:
             raise BodyTimeout(f"no request body bytes for {idle_timeout:.0f}s") from None
         if not data:
-            if buffer:
-                yield bytes(buffer)
+            if pieces:
+                yield b"".join(pieces)
             return
-        if not buffer and len(data) == size:
-            yield data
-            continue
-        buffer += data
-        while len(buffer) >= size:
-            yield bytes(buffer[:size])
-            del buffer[:size]
+        # Keep the network's pieces and join them once per chunk: one copy of each byte.
+        pieces.append(data)
+        held += len(data)
+        while held >= size:
+            joined = b"".join(pieces)
+            yield joined[:size]
+            rest = joined[size:]
+            pieces, held = ([rest] if rest else []), len(rest)

@@ -28,14 +28,23 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
         client_max_size=1024**2,
     )
     app[CONFIG] = config
-    app[STORE] = store if store is not None else DiskStore(config.data_dir, fsync=config.fsync)
+    if store is None:
+        store = DiskStore(config.data_dir, fsync=config.fsync, io_threads=config.io_threads)
+    app[STORE] = store
     app[REGISTRY_KEY] = registry
     app[METRICS] = NodeMetrics.create(registry)
     app.on_response_prepare.append(stamp_validators)
     app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_peers)
+    app.on_cleanup.append(_close_store)
     app.add_routes(ROUTES)
     return app
+
+
+async def _close_store(app: web.Application) -> None:
+    store = app[STORE]
+    if isinstance(store, DiskStore):
+        store.close()
 
 
 async def _peers(app: web.Application) -> AsyncIterator[None]:

@@ -18,6 +18,7 @@ import shutil
 import uuid
 import weakref
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TypeVar
@@ -75,7 +76,7 @@ class DiskWriter:
             self._sha256.update(chunk)
 
     async def write(self, chunk: bytes) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._write_sync, chunk)
+        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._write_sync, chunk)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
         self._size += len(chunk)
@@ -94,7 +95,9 @@ class DiskWriter:
                 "sha256": self.sha256,
             }
         )
-        await asyncio.get_running_loop().run_in_executor(None, self._commit_pending_sync, done)
+        await asyncio.get_running_loop().run_in_executor(
+            self._store.pool, self._commit_pending_sync, done
+        )
         self._done = True
         return done
 
@@ -171,7 +174,7 @@ class DiskWriter:
         if self._done:
             return
         self._done = True
-        await asyncio.get_running_loop().run_in_executor(None, self._abort_sync)
+        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._abort_sync)
 
     def _abort_sync(self) -> None:
         if not self._fh.closed:
@@ -182,9 +185,12 @@ class DiskWriter:
 class DiskStore:
     """A Store on one local filesystem; implements Store and LocalFiles."""
 
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, io_threads: int = 32) -> None:
         self.root = root
         self.fsync = fsync
+        # fsyncs of different files proceed in parallel on the device, so many threads serve
+        # concurrent uploads far better than the loop's default handful.
+        self.pool = ThreadPoolExecutor(io_threads, thread_name_prefix="disk")
         self.objects = root / "objects"
         self.tmp = root / "tmp"
         for directory in (self.objects, self.tmp):
@@ -267,7 +273,7 @@ class DiskStore:
         self, partition: int, obj_hash: str, *, sha256: bool = False
     ) -> DiskWriter:
         path = self.tmp_path()
-        opening = asyncio.get_running_loop().run_in_executor(None, _open_new, path)
+        opening = asyncio.get_running_loop().run_in_executor(self.pool, _open_new, path)
         try:
             fh = await asyncio.shield(opening)
         except BaseException:
@@ -285,7 +291,7 @@ class DiskStore:
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
         target = self.object_dir(partition, obj_hash)
-        return await asyncio.get_running_loop().run_in_executor(None, self.newest_sync, target)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.newest_sync, target)
 
     async def read(
         self, partition: int, obj_hash: str, meta: ObjectMeta, start: int, end: int
@@ -295,16 +301,16 @@ class DiskStore:
             None, self.data_path(partition, obj_hash, meta.version).open, "rb"
         )
         try:
-            await loop.run_in_executor(None, fh.seek, start)
+            await loop.run_in_executor(self.pool, fh.seek, start)
             remaining = end - start
             while remaining > 0:
-                chunk = await loop.run_in_executor(None, fh.read, min(READ_CHUNK, remaining))
+                chunk = await loop.run_in_executor(self.pool, fh.read, min(READ_CHUNK, remaining))
                 if not chunk:
                     break
                 remaining -= len(chunk)
                 yield chunk
         finally:
-            await loop.run_in_executor(None, fh.close)
+            await loop.run_in_executor(self.pool, fh.close)
 
     async def write_tombstone(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
         async with self.lock(obj_hash):
@@ -352,7 +358,9 @@ class DiskStore:
         return True
 
     async def list_partition(self, partition: int) -> list[tuple[str, ObjectMeta]]:
-        return await asyncio.get_running_loop().run_in_executor(None, self._list_sync, partition)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, self._list_sync, partition
+        )
 
     def _list_sync(self, partition: int) -> list[tuple[str, ObjectMeta]]:
         base = self.objects / str(partition)
@@ -366,6 +374,9 @@ class DiskStore:
             if meta is not None:
                 entries.append((obj_hash, meta))
         return entries
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
     async def usage(self) -> Usage:
         total, _, free = await asyncio.get_running_loop().run_in_executor(

@@ -62,7 +62,7 @@ class DiskPendingUploads:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(b'{"state": "receiving"}')
 
-        await asyncio.get_running_loop().run_in_executor(None, claim)
+        await asyncio.get_running_loop().run_in_executor(self._store.pool, claim)
 
     async def get(self, upload_id: str) -> PendingUpload | None:
         def read() -> PendingUpload | None:
@@ -74,7 +74,7 @@ class DiskPendingUploads:
                 return None  # claimed, still receiving or abandoned mid-way
             return PendingUpload.from_json(raw)
 
-        return await asyncio.get_running_loop().run_in_executor(None, read)
+        return await asyncio.get_running_loop().run_in_executor(self._store.pool, read)
 
     async def publish(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
         """Turn a received upload into version `new.version` of its object (idempotent)."""
@@ -126,4 +126,4 @@ class DiskPendingUploads:
             self.data(upload.upload_id).unlink(missing_ok=True)
             self.write_state(PendingUpload(**{**asdict(upload), "state": "dropped"}))
 
-        await asyncio.get_running_loop().run_in_executor(None, drop)
+        await asyncio.get_running_loop().run_in_executor(self._store.pool, drop)
