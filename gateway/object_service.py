@@ -6,6 +6,7 @@ Plain class, no HTTP: handlers turn requests into these calls and results into r
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterable, Mapping, Sequence
 
 from gateway.catalog import BucketRecord, Catalog, ObjectRecord, PartRecord, Repair
@@ -30,6 +31,7 @@ from shardgate.ranges import Unsatisfiable, byte_range
 from shardgate.versions import VersionClock
 
 log = logging.getLogger(__name__)
+BUCKET_CACHE_SECONDS = 2.0
 PARTS_BUCKET = "_parts"  # not a valid user bucket name, so part keys never collide with objects
 
 
@@ -63,6 +65,7 @@ class ObjectService:
         self._max_size = max_object_size
         self._io_timeout = io_timeout
         self._clock = VersionClock()
+        self._buckets: dict[str, tuple[float, BucketRecord | None]] = {}
 
     def new_version(self) -> str:
         return self._clock.next()
@@ -78,10 +81,23 @@ class ObjectService:
         )
 
     async def bucket(self, name: str) -> BucketRecord:
-        record = await self._catalog.get_bucket(name)
+        """The bucket's policy, cached for a moment: every request asks, policies rarely change
+        (this gateway forgets its copy on a change; other gateways see it within the TTL)."""
+        now = time.monotonic()
+        cached = self._buckets.get(name)
+        if cached is not None and cached[0] > now:
+            record = cached[1]
+        else:
+            record = await self._catalog.get_bucket(name)
+            if len(self._buckets) > 10_000:
+                self._buckets.clear()
+            self._buckets[name] = (now + BUCKET_CACHE_SECONDS, record)
         if record is None:
             raise NoSuchBucket(f"bucket {name!r} does not exist")
         return record
+
+    def forget_bucket(self, name: str) -> None:
+        self._buckets.pop(name, None)
 
     async def head(self, bucket: str, key: str) -> ObjectRecord:
         record = await self._catalog.get_object(bucket, key)

@@ -66,6 +66,7 @@ async def put_bucket(request: web.Request) -> web.Response:
         mirror=policy.get("mirror", existing.mirror if existing else False),
     )
     stored = await catalog.put_bucket(record)
+    request.app[OBJECTS].forget_bucket(name)
     return web.json_response(stored.to_json(), status=200 if existing else 201)
 
 
@@ -93,6 +94,7 @@ async def delete_bucket(request: web.Request) -> web.Response:
     name = check_bucket(request.match_info["bucket"])
     request[PRINCIPAL].require("admin", name)
     outcome = await request.app[CATALOG].delete_bucket(name)
+    request.app[OBJECTS].forget_bucket(name)
     if outcome == "missing":
         raise NoSuchBucket(f"bucket {name!r} does not exist")
     if outcome == "not_empty":

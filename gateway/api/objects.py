@@ -11,7 +11,13 @@ import time
 from aiohttp import hdrs, web
 
 from gateway.catalog import ObjectRecord
-from gateway.errors import InvalidArgument, InvalidDigest, MissingContentLength, PreconditionFailed
+from gateway.errors import (
+    InvalidArgument,
+    InvalidDigest,
+    MissingContentLength,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
 from gateway.keys import CONFIG, METRICS, OBJECTS, PRINCIPAL
 from gateway.names import check_bucket, check_key
 from gateway.nodes import NodeError
@@ -123,18 +129,25 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         headers[hdrs.CONTENT_LENGTH] = str(record.size)
         return web.Response(headers=headers)
     stream = await objects.open(record, request.headers.get(hdrs.RANGE))
+    headers.update({name: stream.headers[name] for name in _RELAYED if name in stream.headers})
+    headers.update(meta_headers(meta_from_headers(stream.headers, META_PREFIX), PUBLIC_META_PREFIX))
+    chunk_size = request.app[CONFIG].chunk_size
+    sent = request.app[METRICS].sent_bytes
+    if stream.length <= chunk_size:
+        # Small: read it whole (failover still applies) and answer with one write.
+        try:
+            body = b"".join([chunk async for chunk in stream.chunks(chunk_size)])
+        except NodeError as exc:
+            raise ServiceUnavailable(
+                f"no replica of {bucket}/{key} could be read; try again"
+            ) from exc
+        sent.inc(len(body))
+        return web.Response(status=stream.status, headers=headers, body=body)
     response = web.StreamResponse(status=stream.status, headers=headers)
-    response.headers.update(
-        {name: stream.headers[name] for name in _RELAYED if name in stream.headers}
-    )
-    response.headers.update(
-        meta_headers(meta_from_headers(stream.headers, META_PREFIX), PUBLIC_META_PREFIX)
-    )
     response.content_length = stream.length
     await response.prepare(request)
-    sent = request.app[METRICS].sent_bytes
     try:
-        async for chunk in stream.chunks(request.app[CONFIG].chunk_size):
+        async for chunk in stream.chunks(chunk_size):
             await response.write(chunk)
             sent.inc(len(chunk))
     except NodeError as exc:
