@@ -121,6 +121,7 @@ class ApiKeyRecord:
 
 
 BucketDeletion = Literal["deleted", "missing", "not_empty"]
+UploadEnding = Literal["ended", "not_open", "parts_changed"]
 
 
 @dataclass(frozen=True)
@@ -185,20 +186,28 @@ class Catalog(Protocol):
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
 
-    async def list_uploads(self, bucket: str) -> list[UploadRecord]: ...
+    async def list_uploads(self, bucket: str, now: float) -> list[UploadRecord]:
+        """Uploads open and not yet expired at `now`."""
+
+    async def upload_with_parts(
+        self, upload_id: str
+    ) -> tuple[UploadRecord | None, list[PartRecord]]:
+        """The upload and its parts, read together (one consistent view)."""
 
     async def expired_uploads(self, now: float) -> list[UploadRecord]: ...
 
-    async def put_part(self, part: PartRecord) -> PartRecord | None:
-        """Record a part unless a newer version of it is; returns the version it replaced."""
+    async def put_part(self, part: PartRecord, now: float) -> tuple[bool, PartRecord | None]:
+        """Record a part if its upload is still open (else False) unless a newer version of it
+        is; also returns the version to reclaim (the one replaced, or this one if it lost)."""
 
     async def list_parts(self, upload_id: str) -> list[PartRecord]: ...
 
     async def end_upload(
         self, upload_id: str, state: str, completed: ObjectRecord | None = None
-    ) -> bool:
-        """Close an open upload (completed, aborted); a completed one publishes `completed` in
-        the same transaction. False if the upload was not open."""
+    ) -> tuple[UploadEnding, list[PartRecord]]:
+        """Close an open upload (completed, aborted, expired) and drop its part rows, returning
+        them; a completed one publishes `completed` in the same transaction, provided its parts
+        are still the current ones."""
 
     async def add_pending(self, record: PendingRecord) -> None: ...
 

@@ -302,7 +302,12 @@ class DirectUploads:
             replicas=held,
             sha256=received["sha256"],
         )
-        await self._catalog.commit_object(record, repairs, settles=pending.upload_id)
+        previous = await self._catalog.get_object(bucket, key)
+        if (
+            await self._catalog.commit_object(record, repairs, settles=pending.upload_id)
+            and previous
+        ):
+            await self._objects.retire(previous, record)
         return record
 
     async def _replicate(

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.catalog import Catalog, ObjectRecord, PartRecord, UploadRecord
-from gateway.content_types import check_type
+from gateway.content_types import check_head, check_type
 from gateway.direct_uploads import DirectUploads, Presigned
 from gateway.errors import (
     EntityTooLarge,
@@ -22,6 +22,7 @@ from gateway.errors import (
     InvalidPart,
     InvalidPartOrder,
     NoSuchUpload,
+    UploadConflict,
 )
 from gateway.metrics import GatewayMetrics
 from gateway.object_service import PARTS_BUCKET, ObjectService, part_key
@@ -91,6 +92,7 @@ class MultipartUploads:
         *,
         size: int | None,
         md5: str | None,
+        sha256: str | None = None,
     ) -> PartRecord:
         """Store one part, replicated; a part sent again replaces the earlier one."""
         await self.open_upload(upload_id)
@@ -101,7 +103,14 @@ class MultipartUploads:
         addr = self._objects.address(PARTS_BUCKET, part_key(upload_id, part_number))
         version = self._objects.new_version()
         request = WriteRequest(
-            addr, version, "application/octet-stream", {}, size, self.rules.max_part_size, md5=md5
+            addr,
+            version,
+            "application/octet-stream",
+            {},
+            size,
+            self.rules.max_part_size,
+            md5=md5,
+            sha256=sha256,
         )
         outcome = await self._writer.write(self._objects.ring, request, body, self._quorum)
         part = PartRecord(
@@ -111,10 +120,16 @@ class MultipartUploads:
         return part
 
     async def _record_part(self, part: PartRecord) -> None:
+        """Record a stored part, or take it back if its upload closed while it streamed."""
+        accepted, reclaim = await self._catalog.put_part(part, time.time())
+        if not accepted:
+            await self._objects.reclaim_parts([part])
+            raise NoSuchUpload(
+                f"upload {part.upload_id} ended while part {part.part_number} arrived"
+            )
         self._metrics.parts_received.inc()
-        replaced = await self._catalog.put_part(part)
-        if replaced is not None:
-            await self._objects.reclaim_parts([replaced])
+        if reclaim is not None:
+            await self._objects.reclaim_parts([reclaim])
 
     async def presign_part(
         self, upload_id: str, part_number: int, *, expires_in: float | None, size: int | None
@@ -128,22 +143,29 @@ class MultipartUploads:
             upload, part_number, expires_in=expires_in, size=size, max_size=self.rules.max_part_size
         )
 
-    async def _parts(self, upload_id: str) -> list[PartRecord]:
-        """The parts stored so far, adopting any that were sent to a node directly."""
+    async def _adopt(self, upload_id: str) -> None:
+        """Record the parts that were sent to a node directly (presigned) and have arrived."""
         await self._direct.adopt_parts(upload_id, self.rules.max_part_size, self._record_part)
-        return await self._catalog.list_parts(upload_id)
 
     async def in_progress(self, bucket: str) -> list[UploadRecord]:
         await self._objects.bucket(bucket)
-        return await self._catalog.list_uploads(bucket)
+        return await self._catalog.list_uploads(bucket, time.time())
 
     async def progress(self, upload_id: str) -> tuple[UploadRecord, list[PartRecord]]:
-        return await self.open_upload(upload_id), await self._parts(upload_id)
+        await self.open_upload(upload_id)
+        await self._adopt(upload_id)
+        upload, parts = await self._catalog.upload_with_parts(upload_id)
+        if upload is None or upload.state != "open":
+            raise NoSuchUpload(f"no upload in progress with id {upload_id!r}")
+        return upload, parts
 
     async def complete(self, upload_id: str, listed: Sequence[tuple[int, str]]) -> ObjectRecord:
-        """Validate the client's part list as S3 does and publish the manifest it names."""
+        """Validate the client's part list as S3 does, check the bucket's policy against the
+        whole object, and publish the manifest it names."""
         upload = await self.open_upload(upload_id)
-        stored = {part.part_number: part for part in await self._parts(upload_id)}
+        policy = await self._objects.bucket(upload.bucket)
+        await self._adopt(upload_id)
+        stored = {part.part_number: part for part in await self._catalog.list_parts(upload_id)}
         numbers = [number for number, _ in listed]
         if not listed or numbers != sorted(set(numbers)):
             raise InvalidPartOrder("list the parts once each, in ascending part-number order")
@@ -158,12 +180,17 @@ class MultipartUploads:
                     f"part {number} is {part.size} bytes; all but the last need {minimum}"
                 )
             chosen.append(part)
+        size = sum(part.size for part in chosen)
+        if size > self._objects.limit_for(policy):
+            raise EntityTooLarge(f"the object would be {size} bytes, over the bucket's limit")
+        check_type(upload.content_type, policy.allowed_types)
+        check_head(upload.content_type, await self._objects.first_bytes(chosen[0], 4096))
         digest = hashlib.md5(b"".join(bytes.fromhex(p.etag) for p in chosen), usedforsecurity=False)
         record = ObjectRecord(
             bucket=upload.bucket,
             key=upload.key,
             version=self._objects.new_version(),
-            size=sum(part.size for part in chosen),
+            size=size,
             etag=f"{digest.hexdigest()}-{len(chosen)}",
             content_type=upload.content_type,
             replicas=(),
@@ -171,19 +198,20 @@ class MultipartUploads:
             manifest=tuple(chosen),
         )
         previous = await self._catalog.get_object(upload.bucket, upload.key)
-        if not await self._catalog.end_upload(upload_id, "completed", record):
+        ending, parts = await self._catalog.end_upload(upload_id, "completed", record)
+        if ending == "parts_changed":
+            raise UploadConflict("a part was sent again while completing; complete again")
+        if ending == "not_open":
             raise NoSuchUpload(f"upload {upload_id} was completed or aborted meanwhile")
-        await self._objects.reclaim_parts(
-            [part for n, part in stored.items() if n not in set(numbers)]
-        )
+        await self._objects.reclaim_parts([part for part in parts if part not in chosen])
         if previous is not None:
-            await self._objects.reclaim_parts(list(previous.manifest))
+            await self._objects.retire(previous, record)
         return record
 
     async def abort(self, upload_id: str) -> int:
         """End the upload and reclaim its parts; the number of parts reclaimed."""
-        parts = await self._catalog.list_parts(upload_id)
-        if not await self._catalog.end_upload(upload_id, "aborted"):
+        ending, parts = await self._catalog.end_upload(upload_id, "aborted")
+        if ending != "ended":
             raise NoSuchUpload(f"no upload in progress with id {upload_id!r}")
         await self._objects.reclaim_parts(parts)
         return len(parts)
@@ -192,8 +220,8 @@ class MultipartUploads:
         """Abort every upload past its expiry (the sweeper's job for multipart uploads)."""
         expired = await self._catalog.expired_uploads(now)
         for upload in expired:
-            parts = await self._catalog.list_parts(upload.upload_id)
-            if await self._catalog.end_upload(upload.upload_id, "expired"):
+            ending, parts = await self._catalog.end_upload(upload.upload_id, "expired")
+            if ending == "ended":
                 await self._objects.reclaim_parts(parts)
                 log.info(
                     "expired upload %s of %s/%s: %d parts reclaimed",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.errors import InvalidBucketName, InvalidKey
+from gateway.errors import InvalidArgument, InvalidBucketName, InvalidKey
 
 MAX_KEY_BYTES = 1024
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -19,6 +19,41 @@ def check_bucket(name: str) -> str:
             "starting and ending with a letter or digit"
         )
     return name
+
+
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*(\s*;\s*[\w.+-]+=[\w.+\-\"]+)*")
+_META_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+_META_VALUE = re.compile(r"[\x20-\x7e]{0,1024}")
+
+
+def check_content_type(value: object) -> str:
+    """A media type safe to send back as a header (no control characters, no header breaks)."""
+    if not isinstance(value, str) or not _CONTENT_TYPE.fullmatch(value):
+        raise InvalidArgument("content_type must be a media type such as 'image/png'")
+    return value
+
+
+def check_metadata(value: object) -> dict[str, str]:
+    """User metadata that can travel as X-Meta-<name> headers: names are lower-cased."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str)
+        and _META_NAME.fullmatch(k)
+        and isinstance(v, str)
+        and _META_VALUE.fullmatch(v)
+        for k, v in value.items()
+    ):
+        raise InvalidArgument(
+            "metadata maps names of letters, digits and '-' to printable ASCII values"
+        )
+    return {k.lower(): v for k, v in value.items()}
+
+
+def json_name(body: dict[str, object], field: str) -> str:
+    """A string field of a JSON body (never another type converted to one)."""
+    value = body.get(field)
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} must be a string")
+    return value
 
 
 def check_key(key: str) -> str:

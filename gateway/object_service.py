@@ -172,8 +172,8 @@ class ObjectService:
                 await self._writer.withdraw(addr, version, holders)
                 raise PreconditionFailed(f"{bucket}/{key} was created by another upload first")
             log.info("%s/%s %s was superseded before it was recorded", bucket, key, version)
-        elif previous is not None and previous.manifest:
-            await self.reclaim_parts(previous.manifest)
+        elif previous is not None:
+            await self.retire(previous, record)
         self._metrics.repairs_queued.inc(len(repairs))
         return record
 
@@ -226,8 +226,8 @@ class ObjectService:
             manifest=(part,),
         )
         previous = await self._catalog.get_object(bucket, key)
-        if await self._catalog.commit_object(record) and previous is not None and previous.manifest:
-            await self.reclaim_parts(previous.manifest)
+        if await self._catalog.commit_object(record) and previous is not None:
+            await self.retire(previous, record)
         return record
 
     async def list(
@@ -269,6 +269,28 @@ class ObjectService:
             part.replicas,
         )
         return self.address(PARTS_BUCKET, key), as_object
+
+    async def first_bytes(self, part: PartRecord, count: int) -> bytes:
+        """The first `count` bytes of a part (for the magic-number check of a whole upload)."""
+        if part.size == 0:
+            return b""
+        addr, as_object = self._locate_part(part)
+        stream = await self._reader.open(
+            self.ring, addr, as_object, f"bytes=0-{min(count, part.size) - 1}"
+        )
+        return b"".join([chunk async for chunk in stream.chunks(count)])
+
+    async def retire(self, previous: ObjectRecord, successor: ObjectRecord) -> None:
+        """Reclaim what a replaced object held: its parts, or, when a manifest takes the place
+        of a plain object, the plain version (a plain write already superseded it on the nodes)."""
+        if previous.manifest:
+            await self.reclaim_parts(previous.manifest)
+        elif successor.manifest:
+            known = {node.id: node for node in self.ring.nodes}
+            nodes = [known[n] for n in previous.replicas if n in known]
+            await self._writer.withdraw(
+                self.address(previous.bucket, previous.key), previous.version, nodes
+            )
 
     async def reclaim_parts(self, parts: Sequence[PartRecord]) -> None:
         """Withdraw parts from their replicas; a replica that cannot be reached keeps its copy

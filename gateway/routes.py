@@ -21,6 +21,7 @@ from shardgate.web import metrics_handler
 
 _BUCKET_OBJECTS = "/v1/objects/{bucket}"
 _OBJECT = "/v1/objects/{bucket}/{key:.+}"
+_PART = "/v1/uploads/{upload_id}/parts/{part_number:[1-9][0-9]{0,4}}"
 
 ROUTES = [
     web.get("/v1/buckets", buckets.list_buckets),
@@ -40,8 +41,8 @@ ROUTES = [
     web.get("/v1/uploads", uploads.list_uploads),
     web.get("/v1/uploads/{upload_id}", uploads.progress),
     web.delete("/v1/uploads/{upload_id}", uploads.abort),
-    web.put("/v1/uploads/{upload_id}/parts/{part_number}", uploads.put_part),
-    web.post("/v1/uploads/{upload_id}/parts/{part_number}/presign", uploads.presign_part),
+    web.put(_PART, uploads.put_part),
+    web.post(_PART + "/presign", uploads.presign_part),
     web.post("/v1/uploads/{upload_id}/complete", uploads.complete),
     web.post("/v1/keys", api_keys.create_key),
     web.get("/v1/keys", api_keys.list_keys),

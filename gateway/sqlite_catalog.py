@@ -62,7 +62,8 @@ class SqliteCatalog(SqliteUploads):
             if db.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone() is None:
                 return "missing"
             live = "SELECT 1 FROM objects WHERE bucket = ? AND deleted = 0 LIMIT 1"
-            if db.execute(live, (name,)).fetchone():
+            uploading = "SELECT 1 FROM uploads WHERE bucket = ? AND state = 'open' LIMIT 1"
+            if db.execute(live, (name,)).fetchone() or db.execute(uploading, (name,)).fetchone():
                 return "not_empty"
             db.execute("DELETE FROM objects WHERE bucket = ?", (name,))
             db.execute("DELETE FROM buckets WHERE name = ?", (name,))

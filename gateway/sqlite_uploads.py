@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import astuple
 
-from gateway.catalog import ObjectRecord, PartRecord, PendingRecord, UploadRecord
+from gateway.catalog import ObjectRecord, PartRecord, PendingRecord, UploadEnding, UploadRecord
 from gateway.sqlite_db import SqliteDb
 from gateway.sqlite_rows import part_from_row, part_values, upload_from_row, upsert_object
 
@@ -36,13 +36,13 @@ class SqliteUploads(SqliteDb):
         row = await self._run(lambda db: db.execute(query, (upload_id,)).fetchone())
         return upload_from_row(row) if row else None
 
-    async def list_uploads(self, bucket: str) -> list[UploadRecord]:
+    async def list_uploads(self, bucket: str, now: float) -> list[UploadRecord]:
         query = (
             f"SELECT {_UPLOAD_COLUMNS} FROM uploads "  # noqa: S608
-            "WHERE bucket = ? AND state = 'open' ORDER BY created"
+            "WHERE bucket = ? AND state = 'open' AND expires >= ? ORDER BY created"
         )
         return await self._run(
-            lambda db: [upload_from_row(row) for row in db.execute(query, (bucket,))]
+            lambda db: [upload_from_row(row) for row in db.execute(query, (bucket, now))]
         )
 
     async def expired_uploads(self, now: float) -> list[UploadRecord]:
@@ -51,41 +51,61 @@ class SqliteUploads(SqliteDb):
             lambda db: [upload_from_row(row) for row in db.execute(query, (now,))]
         )
 
-    async def put_part(self, part: PartRecord) -> PartRecord | None:
-        def put(db: sqlite3.Connection) -> PartRecord | None:
+    async def upload_with_parts(
+        self, upload_id: str
+    ) -> tuple[UploadRecord | None, list[PartRecord]]:
+        def read(db: sqlite3.Connection) -> tuple[UploadRecord | None, list[PartRecord]]:
+            row = db.execute(
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?",  # noqa: S608
+                (upload_id,),
+            ).fetchone()
+            return (upload_from_row(row) if row else None), _parts_of(db, upload_id)
+
+        return await self._run(read)
+
+    async def put_part(self, part: PartRecord, now: float) -> tuple[bool, PartRecord | None]:
+        def put(db: sqlite3.Connection) -> tuple[bool, PartRecord | None]:
+            state = db.execute(
+                "SELECT 1 FROM uploads WHERE upload_id = ? AND state = 'open' AND expires >= ?",
+                (part.upload_id, now),
+            ).fetchone()
+            if state is None:
+                return False, None
             query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? AND part_number = ?"  # noqa: S608
             row = db.execute(query, (part.upload_id, part.part_number)).fetchone()
             previous = part_from_row(row) if row else None
             if previous is not None and previous.version >= part.version:
-                return part  # this write lost to a newer one: it is the one to reclaim
+                return True, part  # this write lost to a newer one: it is the one to reclaim
             db.execute(
                 f"INSERT OR REPLACE INTO parts ({_PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
                 part_values(part),
             )
-            return previous
+            return True, previous
 
         return await self._run(put)
 
     async def list_parts(self, upload_id: str) -> list[PartRecord]:
-        query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? ORDER BY part_number"  # noqa: S608
-        return await self._run(
-            lambda db: [part_from_row(row) for row in db.execute(query, (upload_id,))]
-        )
+        return await self._run(lambda db: _parts_of(db, upload_id))
 
     async def end_upload(
         self, upload_id: str, state: str, completed: ObjectRecord | None = None
-    ) -> bool:
-        def end(db: sqlite3.Connection) -> bool:
+    ) -> tuple[UploadEnding, list[PartRecord]]:
+        def end(db: sqlite3.Connection) -> tuple[UploadEnding, list[PartRecord]]:
+            parts = _parts_of(db, upload_id)
+            if completed is not None:
+                current = {p.part_number: p.version for p in parts}
+                if any(current.get(p.part_number) != p.version for p in completed.manifest):
+                    return "parts_changed", []
             closed = db.execute(
                 "UPDATE uploads SET state = ? WHERE upload_id = ? AND state = 'open'",
                 (state, upload_id),
             ).rowcount
             if not closed:
-                return False
+                return "not_open", []
             db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
             if completed is not None:
                 upsert_object(db, completed, create_only=False)
-            return True
+            return "ended", parts
 
         return await self._run(end)
 
@@ -126,3 +146,8 @@ class SqliteUploads(SqliteDb):
                 (version, upload_id),
             )
         )
+
+
+def _parts_of(db: sqlite3.Connection, upload_id: str) -> list[PartRecord]:
+    query = f"SELECT {_PART_COLUMNS} FROM parts WHERE upload_id = ? ORDER BY part_number"  # noqa: S608
+    return [part_from_row(row) for row in db.execute(query, (upload_id,))]

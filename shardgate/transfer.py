@@ -8,7 +8,7 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ class Progress:
 
 
 async def _file_chunks(
-    path: Path, offset: int, length: int, digest: Any, progress: Progress
+    path: Path, offset: int, length: int, digest: Any, count: Callable[[int], None]
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     fh = await loop.run_in_executor(None, path.open, "rb")
@@ -67,7 +67,7 @@ async def _file_chunks(
                 raise TransferError(f"{path} shrank while it was being uploaded")
             length -= len(chunk)
             digest.update(chunk)
-            progress.add(len(chunk))
+            count(len(chunk))
             yield chunk
     finally:
         fh.close()
@@ -128,7 +128,7 @@ class Uploader:
         progress = Progress(size, key, quiet=self.quiet)
         if size <= self.part_size:
             digest = hashlib.md5(usedforsecurity=False)
-            body = _file_chunks(path, 0, size, digest, progress)
+            body = _file_chunks(path, 0, size, digest, progress.add)
             headers = {"Content-Type": content_type, "Content-Length": str(size)}
             return await self.gateway.call(
                 "PUT", f"/v1/objects/{bucket}/{quote(key, safe='/')}", data=body, headers=headers
@@ -162,7 +162,13 @@ class Uploader:
                     upload_id, number, path, offset, length, progress
                 )
 
-        await asyncio.gather(*(send(*span) for span in todo))
+        # A part that fails for good cancels the others: nothing keeps uploading behind an error.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for span in todo:
+                    group.create_task(send(*span))
+        except* TransferError as failed:
+            raise failed.exceptions[0] from None
         listed = [{"part_number": n, "etag": etags[n]} for n, _, _ in spans]
         return await self.gateway.call(
             "POST", f"/v1/uploads/{upload_id}/complete", json={"parts": listed}
@@ -186,19 +192,25 @@ class Uploader:
         """One part, retried with back-off; the gateway's ETag must be the md5 we sent."""
         for attempt in range(1, self.retries + 1):
             digest = hashlib.md5(usedforsecurity=False)
-            sent_before = progress.done
+            sent = 0
+
+            def count(size: int) -> None:
+                nonlocal sent
+                sent += size
+                progress.add(size)
+
             try:
                 answer = await self.gateway.call(
                     "PUT",
                     f"/v1/uploads/{upload_id}/parts/{number}",
-                    data=_file_chunks(path, offset, length, digest, progress),
+                    data=_file_chunks(path, offset, length, digest, count),
                     headers={"Content-Length": str(length)},
                 )
                 if answer["etag"] != digest.hexdigest():
                     raise TransferError(f"part {number}: the gateway stored md5 {answer['etag']}")
                 return str(answer["etag"])
             except (TimeoutError, aiohttp.ClientError, TransferError) as exc:
-                progress.done = sent_before
+                progress.add(-sent)
                 if attempt == self.retries:
                     raise TransferError(f"part {number} failed {attempt} times: {exc}") from exc
                 await asyncio.sleep(0.5 * 2**attempt)
@@ -208,7 +220,8 @@ class Uploader:
 async def download(
     gateway: Gateway, bucket: str, key: str, target: Path, *, quiet: bool = False
 ) -> int:
-    """Stream an object into `target`; an interrupted download resumes from target.partial."""
+    """Stream an object into `target`; an interrupted download resumes from target.partial,
+    provided the object is still the version whose ETag was recorded beside it."""
     partial = target.with_name(target.name + ".partial")
     stamp = target.with_name(target.name + ".partial.etag")
     headers = dict(gateway.auth)
@@ -216,22 +229,24 @@ async def download(
     if have:
         headers.update({"Range": f"bytes={have}-", "If-Range": stamp.read_text()})
     async with gateway.session.get(gateway.object_url(bucket, key), headers=headers) as resp:
-        if resp.status == 416:
-            have = 0  # the partial file is already whole
-        elif resp.status not in (200, 206):
+        etag = resp.headers.get("ETag", "")
+        if resp.status == 416 and resp.headers.get("Content-Range") == f"bytes */{have}":
+            total = have  # the partial file was already whole
+        elif resp.status in (200, 206):
+            if resp.status == 200 or etag != stamp.read_text():
+                have = 0  # a new version, or no resume: start the file over
+            total = have + int(resp.headers.get("Content-Length", 0))
+            stamp.write_text(etag)
+            progress = Progress(total, key, done=have, quiet=quiet)
+            with partial.open("ab" if have else "wb") as fh:
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    await asyncio.to_thread(fh.write, chunk)
+                    progress.add(len(chunk))
+        else:
             error = (await resp.json(content_type=None)).get("error", {})
             raise TransferError(
                 f"GET {bucket}/{key}: {resp.status} {error.get('code')}: {error.get('message')}"
             )
-        if resp.status == 200:
-            have = 0
-        total = have + int(resp.headers.get("Content-Length", 0)) if resp.status != 416 else have
-        stamp.write_text(resp.headers.get("ETag", ""))
-        progress = Progress(total, key, done=have, quiet=quiet)
-        with partial.open("ab" if have else "wb") as fh:
-            async for chunk in resp.content.iter_chunked(CHUNK):
-                await asyncio.to_thread(fh.write, chunk)
-                progress.add(len(chunk))
     os.replace(partial, target)
     stamp.unlink(missing_ok=True)
     return total

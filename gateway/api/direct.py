@@ -11,7 +11,7 @@ from gateway.api.bodies import json_object
 from gateway.direct_uploads import PresignRequest
 from gateway.errors import InvalidArgument
 from gateway.keys import DIRECT, OBJECTS, PRINCIPAL
-from gateway.names import check_bucket, check_key
+from gateway.names import check_bucket, check_content_type, check_key, json_name
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -26,9 +26,11 @@ def _optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...], wh
 
 async def presign(request: web.Request) -> web.Response:
     body = await json_object(request)
-    bucket = check_bucket(str(body.get("bucket", "")))
-    key = check_key(str(body.get("key", "")))
-    method = str(body.get("method", "PUT")).upper()
+    bucket = check_bucket(json_name(body, "bucket"))
+    key = check_key(json_name(body, "key"))
+    method = body.get("method", "PUT")
+    if method not in ("PUT", "GET"):
+        raise InvalidArgument("method must be PUT (also for browser form POSTs) or GET")
     principal = request[PRINCIPAL]
     if method == "GET":
         if (
@@ -49,6 +51,7 @@ async def presign(request: web.Request) -> web.Response:
         raise InvalidArgument("max_size and size must not be negative")
     if max_size is not None and size is not None and size > max_size:
         raise InvalidArgument("size is larger than max_size")
+    content_type = body.get("content_type")
     presigned = await request.app[DIRECT].presign(
         PresignRequest(
             bucket=bucket,
@@ -57,7 +60,7 @@ async def presign(request: web.Request) -> web.Response:
             expires_in=float(expires_in) if expires_in is not None else None,
             max_size=max_size,
             size=size,
-            content_type=_optional(body, "content_type", str, "a string"),
+            content_type=None if content_type is None else check_content_type(content_type),
             sha256=sha256,
         )
     )

@@ -128,7 +128,11 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     if request.method == hdrs.METH_HEAD:
         headers[hdrs.CONTENT_LENGTH] = str(record.size)
         return web.Response(headers=headers)
-    stream = await objects.open(record, request.headers.get(hdrs.RANGE))
+    range_header = request.headers.get(hdrs.RANGE)
+    if_range = request.headers.get(hdrs.IF_RANGE)
+    if range_header and if_range is not None and if_range.strip() != f'"{record.etag}"':
+        range_header = None  # the client holds part of another version: send this one whole
+    stream = await objects.open(record, range_header)
     headers.update({name: stream.headers[name] for name in _RELAYED if name in stream.headers})
     headers.update(meta_headers(meta_from_headers(stream.headers, META_PREFIX), PUBLIC_META_PREFIX))
     chunk_size = request.app[CONFIG].chunk_size

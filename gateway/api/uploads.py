@@ -13,7 +13,7 @@ from gateway.catalog import PartRecord, UploadRecord
 from gateway.errors import InvalidArgument, MissingContentLength
 from gateway.keys import CONFIG, MULTIPART, PRINCIPAL
 from gateway.multipart import MultipartUploads
-from gateway.names import check_bucket, check_key
+from gateway.names import check_bucket, check_content_type, check_key, check_metadata, json_name
 from shardgate.streams import sized_chunks
 
 
@@ -45,17 +45,13 @@ async def _owned(request: web.Request, right: str) -> UploadRecord:
 
 async def initiate(request: web.Request) -> web.Response:
     body = await json_object(request)
-    bucket = check_bucket(str(body.get("bucket", "")))
-    key = check_key(str(body.get("key", "")))
+    bucket = check_bucket(json_name(body, "bucket"))
+    key = check_key(json_name(body, "key"))
     request[PRINCIPAL].require("write", bucket)
-    content_type = body.get("content_type") or "application/octet-stream"
-    metadata = body.get("metadata") or {}
-    if not isinstance(content_type, str) or not isinstance(metadata, dict):
-        raise InvalidArgument("content_type is a string and metadata an object of strings")
+    content_type = check_content_type(body.get("content_type", "application/octet-stream"))
+    metadata = check_metadata(body.get("metadata", {}))
     uploads = request.app[MULTIPART]
-    upload = await uploads.initiate(
-        bucket, key, content_type, {str(k): str(v) for k, v in metadata.items()}
-    )
+    upload = await uploads.initiate(bucket, key, content_type, metadata)
     return web.json_response(_upload_json(uploads, upload), status=201)
 
 
@@ -69,14 +65,11 @@ async def list_uploads(request: web.Request) -> web.Response:
 
 async def put_part(request: web.Request) -> web.Response:
     upload = await _owned(request, "write")
-    try:
-        number = int(request.match_info["part_number"])
-    except ValueError:
-        raise InvalidArgument("the part number is a whole number") from None
+    number = int(request.match_info["part_number"])
     chunked = "chunked" in request.headers.get(hdrs.TRANSFER_ENCODING, "").lower()
     if request.content_length is None and not chunked:
         raise MissingContentLength("send Content-Length or Transfer-Encoding: chunked")
-    md5, _ = parse_digests(request)
+    md5, sha256 = parse_digests(request)
     config = request.app[CONFIG]
     part = await request.app[MULTIPART].upload_part(
         upload.upload_id,
@@ -84,6 +77,7 @@ async def put_part(request: web.Request) -> web.Response:
         sized_chunks(request.content, config.chunk_size, config.body_idle_timeout),
         size=request.content_length,
         md5=md5,
+        sha256=sha256,
     )
     return web.json_response(part.to_json(), headers={hdrs.ETAG: f'"{part.etag}"'})
 
@@ -109,14 +103,11 @@ async def presign_part(request: web.Request) -> web.Response:
     upload = await _owned(request, "write")
     body = await json_object(request) if request.can_read_body else {}
     expires_in, size = body.get("expires_in"), body.get("size")
-    if (expires_in is not None and not isinstance(expires_in, int | float)) or (
-        size is not None and (not isinstance(size, int) or size < 0)
+    if (expires_in is not None and type(expires_in) not in (int, float)) or (
+        size is not None and (type(size) is not int or size < 0)
     ):
         raise InvalidArgument("expires_in is a number of seconds and size a byte count")
-    try:
-        number = int(request.match_info["part_number"])
-    except ValueError:
-        raise InvalidArgument("the part number is a whole number") from None
+    number = int(request.match_info["part_number"])
     presigned = await request.app[MULTIPART].presign_part(
         upload.upload_id, number, expires_in=expires_in, size=size
     )
