@@ -101,7 +101,9 @@ async def test_progress_reports_stored_parts_and_bytes_while_the_upload_runs(
     md5s = write_file(source, SIZE, seed=21)
     gateway = WatchedGateway(api.session, api.url, shared_cluster.api_key)
     uploader = Uploader(gateway, part_size=PART, parallel=2, quiet=True)
-    running = asyncio.create_task(uploader.upload(source, "watched", "w.bin", "application/octet-stream"))
+    running = asyncio.create_task(
+        uploader.upload(source, "watched", "w.bin", "application/octet-stream")
+    )
     upload_id = await asyncio.wait_for(asyncio.shield(gateway.upload_id), 30)
     reports = await watch(api, gateway, upload_id, running)
     record = await running
