@@ -1,17 +1,25 @@
 """The one load client every target is driven with: PUT, then GET, then DELETE `count` objects
 of `size` bytes with `concurrency` requests in flight, each phase bounded in time.
 
+A direct target (`DirectPath`: no gateway carries the bytes) is asked first where each PUT or GET
+goes (shardgate: a presigned node URL; SeaweedFS: `/dir/assign` on the master) and told of each
+PUT's answer (shardgate: the commit); both count in the operation's time. Its phases are
+`DIRECT_PHASES`: PUT, GET (asking included), then `sign` (untimed: ask for every GET URL) and
+`get-url` (GET from the URL already in hand), and an untimed `cleanup` delete.
+
 In correctness mode every GET body is hashed and compared with what was sent.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -20,6 +28,9 @@ from bench.stats import PhaseResult, summarize
 from bench.workloads import Workload
 
 PHASES = ("put", "get", "delete")
+SIGN, GET_URL, CLEANUP = "sign", "get-url", "cleanup"
+DIRECT_PHASES = ("put", "get", SIGN, GET_URL, CLEANUP)
+UNTIMED = frozenset({SIGN, CLEANUP})  # run and recorded, but not reported as figures
 _MAX_ERROR_SAMPLES = 5
 
 
@@ -34,6 +45,44 @@ class Endpoint(Protocol):
 
 class BenchError(Exception):
     """A request that completed but answered wrongly (status, length or hash)."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a direct target sends one PUT or GET, and what it needs to finish a PUT."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ticket: str | None = None  # shardgate: the upload id to commit
+
+
+class DirectPath(abc.ABC):
+    """A target whose bytes go straight to a storage server: the client asks where first."""
+
+    @abc.abstractmethod
+    async def put_location(self, session: aiohttp.ClientSession, key: str) -> Location:
+        """Where to PUT `key` (shardgate: presign; SeaweedFS: assign a file id)."""
+
+    @abc.abstractmethod
+    async def put_done(
+        self, session: aiohttp.ClientSession, key: str, location: Location, answer: bytes, size: int
+    ) -> None:
+        """After the storage server took the body (shardgate: commit it)."""
+
+    @abc.abstractmethod
+    async def get_location(self, session: aiohttp.ClientSession, key: str) -> Location:
+        """Where to GET `key` (shardgate: presign; SeaweedFS: where it was put)."""
+
+
+def json_answer(answer: bytes, what: str) -> dict[str, Any]:
+    """A JSON object from a server's answer, or BenchError."""
+    try:
+        value = json.loads(answer)
+    except ValueError as exc:
+        raise BenchError(f"{what} answered no JSON: {answer[:200]!r}") from exc
+    if not isinstance(value, dict):
+        raise BenchError(f"{what} answered {answer[:200]!r}, not a JSON object")
+    return value
 
 
 @dataclass(frozen=True)
@@ -82,11 +131,17 @@ class LoadClient:
 
     def __init__(self, endpoint: Endpoint, payload: Payload, options: ClientOptions) -> None:
         self._endpoint = endpoint
+        self._direct = endpoint if isinstance(endpoint, DirectPath) else None
         self._payload = payload
         self._options = options
+        self._signed: dict[int, Location] = {}  # the `sign` phase's GET URLs, for `get-url`
+
+    @staticmethod
+    def _key(prefix: str, index: int) -> str:
+        return f"{prefix}/{index:06d}"
 
     def _url(self, prefix: str, index: int) -> str:
-        return self._endpoint.object_url(f"{prefix}/{index:06d}")
+        return self._endpoint.object_url(self._key(prefix, index))
 
     async def run(
         self, workload: Workload, prefix: str, phases: Sequence[str] = PHASES
@@ -99,12 +154,17 @@ class LoadClient:
             connector=connector, timeout=timeout, auto_decompress=False
         ) as session:
             expected: dict[int, str] = {}
-            if self._options.verify and "get" in phases:
+            if self._options.verify and {"get", GET_URL} & set(phases):
                 expected = {i: self._payload.md5(i, workload.size) for i in range(workload.count)}
             ops: dict[str, Callable[[int], Awaitable[int]]] = {
                 "put": lambda i: self._put(session, prefix, i, workload.size),
                 "get": lambda i: self._get(session, prefix, i, workload.size, expected.get(i)),
                 "delete": lambda i: self._delete(session, prefix, i),
+                SIGN: lambda i: self._sign(session, prefix, i),
+                GET_URL: lambda i: self._get(
+                    session, prefix, i, workload.size, expected.get(i), signed=True
+                ),
+                CLEANUP: lambda i: self._delete(session, prefix, i),
             }
             results: dict[str, PhaseResult] = {}
             for phase in phases:
@@ -117,17 +177,31 @@ class LoadClient:
             return results
 
     async def _put(self, session: aiohttp.ClientSession, prefix: str, index: int, size: int) -> int:
+        location = (
+            await self._direct.put_location(session, self._key(prefix, index))
+            if self._direct is not None
+            else Location(self._url(prefix, index), self._endpoint.headers)
+        )
         headers = {
-            **self._endpoint.headers,
+            **location.headers,
             "Content-Length": str(size),
             "Content-Type": "application/octet-stream",
         }
         body = self._payload.body(index, size)
-        async with session.put(self._url(prefix, index), data=body, headers=headers) as response:
+        async with session.put(location.url, data=body, headers=headers) as response:
             answer = await response.read()
             if response.status not in (200, 201, 204):
                 raise BenchError(f"PUT answered {response.status}: {answer[:200]!r}")
+        if self._direct is not None:
+            await self._direct.put_done(session, self._key(prefix, index), location, answer, size)
         return size
+
+    async def _sign(self, session: aiohttp.ClientSession, prefix: str, index: int) -> int:
+        """Untimed, before `get-url`: where each GET will go."""
+        if self._direct is None:
+            raise BenchError("only a direct target has GET URLs to ask for")
+        self._signed[index] = await self._direct.get_location(session, self._key(prefix, index))
+        return 0
 
     async def _get(
         self,
@@ -136,11 +210,19 @@ class LoadClient:
         index: int,
         size: int,
         md5: str | None,
+        signed: bool = False,
     ) -> int:
         digest = hashlib.md5(usedforsecurity=False) if md5 is not None else None
         received = 0
-        url = self._url(prefix, index)
-        async with session.get(url, headers=self._endpoint.headers) as response:
+        if signed:
+            location = self._signed.get(index)
+            if location is None:
+                raise BenchError("no GET URL: asking for it (untimed) failed")
+        elif self._direct is not None:
+            location = await self._direct.get_location(session, self._key(prefix, index))
+        else:
+            location = Location(self._url(prefix, index), self._endpoint.headers)
+        async with session.get(location.url, headers=location.headers) as response:
             if response.status != 200:
                 answer = await response.read()
                 raise BenchError(f"GET answered {response.status}: {answer[:200]!r}")

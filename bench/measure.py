@@ -1,6 +1,6 @@
-"""One measurement: a target runs a workload once under the load client (PUT, GET, DELETE)
-while /proc is read for its server processes' peak RSS and CPU seconds per phase, after
-flushing the dirty pages the previous measurement left."""
+"""One measurement: a target runs a workload once under the load client (its phases: PUT, GET,
+DELETE; a direct target's differ) while /proc is read for its server processes' peak RSS and CPU
+seconds per phase, after flushing the dirty pages the previous measurement left."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import os
 
 from bench import machine
-from bench.client import PHASES, ClientOptions, LoadClient
+from bench.client import UNTIMED, ClientOptions, LoadClient
 from bench.payload import Payload
 from bench.procfs import RssWatch, cpu_snapshot
 from bench.results import RunRecord
@@ -40,7 +40,7 @@ async def measure(
     phases = {}
     cpu: dict[str, dict[str, float]] = {}
     with RssWatch(pids) as watch:
-        for phase in PHASES:
+        for phase in target.phases:
             before, own = cpu_snapshot(pids), _own_cpu()
             phases[phase] = (await client.run(workload, prefix, (phase,)))[phase]
             after = cpu_snapshot(pids)
@@ -50,8 +50,12 @@ async def measure(
 
 
 def one_line(record: RunRecord) -> str:
-    parts = [f"{record.target:<9} {record.workload:<6} r{record.round} load {record.load1:4.2f}"]
+    parts = [f"{record.target:<16} {record.workload:<6} r{record.round} load {record.load1:4.2f}"]
     for name, phase in record.phases.items():
+        if name in UNTIMED:
+            if phase.errors:
+                parts.append(f"{name} (untimed) ERR {phase.errors}")
+            continue
         servers = sum(v for k, v in record.cpu_s.get(name, {}).items() if k != CLIENT)
         per_op = 1000 * servers / phase.ops if phase.ops else 0.0
         parts.append(

@@ -1,6 +1,7 @@
 """BENCHMARKS.md from a run's results: machine and versions, the command, medians per target
-with shardgate/SeaweedFS ratios, the targets checked, peak RSS per process, the profile, and
-the hand-written analysis kept in bench/ANALYSIS.md. Re-render: python -m bench.report JSON OUT"""
+with shardgate/SeaweedFS ratios (and shardgate direct / SeaweedFS volume), the targets checked,
+peak RSS per process, the profile, and the hand-written analysis kept in bench/ANALYSIS.md.
+Re-render: python -m bench.report JSON OUT"""
 
 from __future__ import annotations
 
@@ -15,9 +16,18 @@ from bench.stats import median
 from bench.workloads import human_size
 
 ANALYSIS = Path(__file__).with_name("ANALYSIS.md")
-ORDER = ("shardgate", "seaweedfs", "memory")
-TITLES = {"shardgate": "shardgate", "seaweedfs": "SeaweedFS", "memory": "in-memory"}
-PHASE_TITLES = {"put": "PUT", "get": "GET", "delete": "DELETE"}
+DIRECT, VOLUME = "shardgate-direct", "seaweedfs-volume"
+ORDER = ("shardgate", "seaweedfs", "memory", DIRECT, VOLUME)
+TITLES = {
+    "shardgate": "shardgate",
+    "seaweedfs": "SeaweedFS",
+    "memory": "in-memory",
+    DIRECT: "shardgate direct",
+    VOLUME: "SeaweedFS volume",
+}
+DIRECT_RATIO = "direct / SeaweedFS volume"
+# `get-url`: GET from a URL the client already holds (direct targets only; asked for untimed).
+PHASE_TITLES = {"put": "PUT", "get": "GET", "get-url": "GET, URL in hand", "delete": "DELETE"}
 GATEWAY_RSS_LIMIT_MIB = 150.0
 TPUT_TARGET = 1.0
 LARGE_PUT_TARGET = 2.0
@@ -69,14 +79,26 @@ def _targets_present(results: BenchResults) -> list[str]:
     return [t for t in ORDER if t in results.targets]
 
 
+def _direct(results: BenchResults) -> bool:
+    """Whether the run had both direct paths (older recorded runs did not)."""
+    return DIRECT in results.targets and VOLUME in results.targets
+
+
+def _phases(results: BenchResults, phases: Iterable[str] = PHASE_TITLES) -> list[str]:
+    """The phases some target ran (`get-url` only when there were direct targets)."""
+    ran = {name for r in results.runs for name in r.phases}
+    return [phase for phase in phases if phase in ran]
+
+
 def _throughput(results: BenchResults, med: Medians) -> list[str]:
     targets = _targets_present(results)
     header = ["workload", "phase"]
     header += [f"{TITLES[t]} MiB/s (ops/s)" for t in targets]
     header += ["shardgate / SeaweedFS", "shardgate / in-memory"]
+    header += [DIRECT_RATIO] if _direct(results) else []
     rows = []
     for w in results.workloads:
-        for phase in PHASE_TITLES:
+        for phase in _phases(results):
             row = [w.name, PHASE_TITLES[phase]]
             for t in targets:
                 mib, ops = (
@@ -89,6 +111,15 @@ def _throughput(results: BenchResults, med: Medians) -> list[str]:
             sg = med.get("shardgate", w.name, phase, "ops_per_s")
             row.append(_x(_ratio(sg, med.get("seaweedfs", w.name, phase, "ops_per_s"))))
             row.append(_x(_ratio(sg, med.get("memory", w.name, phase, "ops_per_s"))))
+            if _direct(results):
+                row.append(
+                    _x(
+                        _ratio(
+                            med.get(DIRECT, w.name, phase, "ops_per_s"),
+                            med.get(VOLUME, w.name, phase, "ops_per_s"),
+                        )
+                    )
+                )
             rows.append(row)
     return _table(header, rows)
 
@@ -98,9 +129,10 @@ def _latency(results: BenchResults, med: Medians) -> list[str]:
     header = ["workload", "phase"]
     header += [f"{TITLES[t]} p50 / p99 ms" for t in targets]
     header += ["p50 shardgate / SeaweedFS", "p99 shardgate / SeaweedFS"]
+    header += ["p50 " + DIRECT_RATIO, "p99 " + DIRECT_RATIO] if _direct(results) else []
     rows = []
     for w in results.workloads:
-        for phase in PHASE_TITLES:
+        for phase in _phases(results):
             row = [w.name, PHASE_TITLES[phase]]
             for t in targets:
                 p50, p99 = med.get(t, w.name, phase, "p50_ms"), med.get(t, w.name, phase, "p99_ms")
@@ -108,6 +140,10 @@ def _latency(results: BenchResults, med: Medians) -> list[str]:
             for attr in ("p50_ms", "p99_ms"):
                 sg = med.get("shardgate", w.name, phase, attr)
                 row.append(_x(_ratio(sg, med.get("seaweedfs", w.name, phase, attr))))
+            if _direct(results):
+                for attr in ("p50_ms", "p99_ms"):
+                    direct = med.get(DIRECT, w.name, phase, attr)
+                    row.append(_x(_ratio(direct, med.get(VOLUME, w.name, phase, attr))))
             rows.append(row)
     return _table(header, rows)
 
@@ -127,6 +163,7 @@ def _cpu(results: BenchResults) -> list[str]:
     targets = _targets_present(results)
     header = ["workload", "phase", *(f"{TITLES[t]} ms/op" for t in targets)]
     header += ["shardgate / SeaweedFS", "of which shardgate gateway", "client ms/op (sg / SW)"]
+    header += [DIRECT_RATIO, "of which gateway (direct)"] if _direct(results) else []
     rows = []
 
     def med(target: str, workload: str, phase: str, which: str) -> float:
@@ -139,7 +176,7 @@ def _cpu(results: BenchResults) -> list[str]:
         )
 
     for w in results.workloads:
-        for phase in PHASE_TITLES:
+        for phase in _phases(results):
             row = [w.name, PHASE_TITLES[phase]]
             row += [_fmt(med(t, w.name, phase, "servers"), 2) for t in targets]
             sg, sw = (
@@ -152,6 +189,10 @@ def _cpu(results: BenchResults) -> list[str]:
                 f"{_fmt(med('shardgate', w.name, phase, 'client'), 2)} / "
                 f"{_fmt(med('seaweedfs', w.name, phase, 'client'), 2)}"
             )
+            if _direct(results):
+                direct = med(DIRECT, w.name, phase, "servers")
+                row.append(_x(_ratio(direct, med(VOLUME, w.name, phase, "servers"))))
+                row.append(_fmt(med(DIRECT, w.name, phase, "gateway"), 2))
             rows.append(row)
     return _table(header, rows)
 
@@ -160,9 +201,10 @@ def _spread(results: BenchResults, med: Medians) -> list[str]:
     targets = _targets_present(results)
     header = ["workload", "phase", *(f"{TITLES[t]} MiB/s per round" for t in targets)]
     header.append("shardgate / SeaweedFS per round")
+    header += [DIRECT_RATIO + " per round"] if _direct(results) else []
     rows = []
     for w in results.workloads:
-        for phase in ("put", "get"):
+        for phase in _phases(results, ("put", "get", "get-url")):
             row = [w.name, PHASE_TITLES[phase]]
             for t in targets:
                 values = med.spread(t, w.name, phase, "mib_per_s")
@@ -173,6 +215,13 @@ def _spread(results: BenchResults, med: Medians) -> list[str]:
                 strict=False,
             )
             row.append(", ".join(_x(_ratio(a, b)) for a, b in pairs))
+            if _direct(results):
+                pairs = zip(
+                    med.spread(DIRECT, w.name, phase, "mib_per_s"),
+                    med.spread(VOLUME, w.name, phase, "mib_per_s"),
+                    strict=False,
+                )
+                row.append(", ".join(_x(_ratio(a, b)) for a, b in pairs))
             rows.append(row)
     return _table(header, rows)
 
@@ -210,6 +259,25 @@ def _checks(results: BenchResults, med: Medians) -> list[str]:
                     verdict(p99 <= P99_LIMIT),
                 ]
             )
+    if _direct(results):
+        # The issue: the direct path is at least as fast as SeaweedFS's volume path for large
+        # objects (PUT = presign + PUT + commit; GET = presign + GET).
+        for w in results.workloads:
+            if w.name != "large":
+                continue
+            for phase in ("put", "get"):
+                tput = _ratio(
+                    med.get(DIRECT, w.name, phase, "ops_per_s"),
+                    med.get(VOLUME, w.name, phase, "ops_per_s"),
+                )
+                rows.append(
+                    [
+                        f"direct {w.name} {PHASE_TITLES[phase]} throughput (vs SeaweedFS volume)",
+                        f">= {TPUT_TARGET:.1f}x",
+                        _x(tput),
+                        verdict(tput >= TPUT_TARGET),
+                    ]
+                )
     large = [r for r in results.runs if r.target == "shardgate" and r.workload == "large"]
     if large:
         peak = max(r.peaks_mib.get("gateway", math.nan) for r in large)
@@ -281,12 +349,32 @@ def _verify(results: BenchResults) -> list[str]:
         for phase, p in r.phases.items()
         if p.errors
     ]
-    count = sum(r.phases["get"].ops for r in results.verify if "get" in r.phases)
+    count = sum(
+        p.ops for r in results.verify for n, p in r.phases.items() if n in ("get", "get-url")
+    )
     if bad:
         return ["Correctness pass found errors:", *(f"- {b}" for b in bad)]
     return [
         f"Correctness pass: {count} GET bodies hashed (md5) and compared with what was sent, "
         "across all targets and workloads; all matched."
+    ]
+
+
+def _direct_setup(results: BenchResults) -> list[str]:
+    if not _direct(results):
+        return []
+    return [
+        "- **Direct paths** (no gateway or filer carries the bytes), on the same clusters: "
+        "a shardgate direct PUT is timed as a client must do it, presign at the gateway + PUT to "
+        "the node it names + commit at the gateway (the node then copies the bytes to the other "
+        "replicas, W=2); a direct GET is presign + GET from the node. A SeaweedFS volume PUT is "
+        "`/dir/assign` at the master + PUT of the raw body to the volume server it names "
+        "(replication 002: that server writes the two other replicas before answering); a GET "
+        "goes to the same volume server with the file id the client kept (no lookup). "
+        "*GET, URL in hand* is a second read of the same objects from URLs asked for beforehand "
+        "(untimed): the node's or volume server's GET alone. Direct targets have no DELETE phase "
+        "(shardgate has no direct delete); their objects are deleted untimed afterwards. Their "
+        "processes: the gateway and nodes; the master and volume servers (not the idle filer).",
     ]
 
 
@@ -321,8 +409,11 @@ def render(results: BenchResults) -> str:
         "DELETE of `count` objects of `size` bytes with `concurrency` requests in flight; bodies "
         "are views of one pre-generated random buffer (large ones streamed in 256 KiB pieces). "
         "Latency is per request, until the whole answer has been read.",
+        *_direct_setup(results),
         "- Workloads: " + "; ".join(w.describe() for w in results.workloads) + ".",
-        f"- Targets interleaved (shardgate, SeaweedFS, in-memory, then the next workload), "
+        "- Targets interleaved ("
+        + ", ".join(TITLES[t] for t in _targets_present(results))
+        + ", then the next workload), "
         f"{results.rounds} round(s); medians over rounds. `sync` runs (untimed) before each "
         "measurement so no target pays for another's dirty pages.",
         f"- {_verify(results)[0]}" if len(_verify(results)) == 1 else "\n".join(_verify(results)),

@@ -1,5 +1,7 @@
-"""`make bench` / `make bench-quick`: start the three targets, run the workloads interleaved
-for several rounds, the big-object memory run and the profile, then write BENCHMARKS.md.
+"""`make bench` / `make bench-quick`: start the targets (shardgate, SeaweedFS's filer, the
+in-memory server, and the direct paths of shardgate and SeaweedFS on the same clusters), run the
+workloads interleaved for several rounds, the big-object memory run and the profile, then write
+BENCHMARKS.md.
 
 Every process started here is stopped on success, failure, Ctrl-C and SIGTERM.
 """
@@ -23,7 +25,14 @@ from bench.client import ClientOptions
 from bench.measure import measure, one_line
 from bench.payload import Payload
 from bench.results import BenchResults
-from bench.targets import InMemoryTarget, SeaweedFSTarget, ShardgateTarget, Target
+from bench.targets import (
+    InMemoryTarget,
+    SeaweedFSTarget,
+    SeaweedFSVolumeTarget,
+    ShardgateDirectTarget,
+    ShardgateTarget,
+    Target,
+)
 from bench.workloads import FULL, QUICK, VERIFY, GiB, MiB
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,10 +112,15 @@ def _main(argv: list[str] | None) -> int:
         tempfile.TemporaryDirectory(prefix="shardgate-bench-", dir=args.workdir) as tmp,
         contextlib.ExitStack() as stack,
     ):
+        shardgate = ShardgateTarget(Path(tmp, "shardgate"))
+        seaweedfs = SeaweedFSTarget(Path(tmp, "seaweedfs"))
+        # The direct paths run on the clusters above (entered after them; they start nothing).
         targets: list[Target] = [
-            ShardgateTarget(Path(tmp, "shardgate")),
-            SeaweedFSTarget(Path(tmp, "seaweedfs")),
+            shardgate,
+            seaweedfs,
             InMemoryTarget(Path(tmp, "memory")),
+            ShardgateDirectTarget(shardgate),
+            SeaweedFSVolumeTarget(seaweedfs),
         ]
         for target in targets:
             log(f"starting {target.label}")
@@ -114,17 +128,16 @@ def _main(argv: list[str] | None) -> int:
             results.targets[target.name] = target.describe()
         log(f"machine: {results.machine['cpus']} CPUs, load {machine.load1():.2f}")
         uvloop.run(_rounds(targets, results, payload, quick))
-        for target in targets[:2]:
+        for target in (shardgate, seaweedfs):
             log(f"memory run: one {memory_size / MiB:.0f} MiB object through {target.name}")
             record = uvloop.run(memory.big_object(target, memory_size, payload))
             results.memory.append(record)
             log(one_line(record) + f" | peaks {record.peaks_mib}")
-        gateway = targets[0]
-        if not quick and not args.no_profile and isinstance(gateway, ShardgateTarget):
+        if not quick and not args.no_profile:
             log("profiling shardgate with py-spy")
             where = args.profile_dir or Path(tmp, "profile")
             where.mkdir(parents=True, exist_ok=True)
-            results.profile_md = uvloop.run(profile.profile(gateway, payload, where))
+            results.profile_md = uvloop.run(profile.profile(shardgate, payload, where))
         log("stopping targets")
     results.finished = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     if args.out is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import time
@@ -29,6 +30,7 @@ from shardgate.errors import ShardgateError
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
+PARENT_ENV = "SHARDGATE_PARENT_PID"  # set by launchers: stop when that process is gone
 CORS_ORIGIN = web.RequestKey("cors_origin", str)
 CORS_EXPOSE_HEADERS = (
     "ETag, Last-Modified, Content-Length, Content-Range, Content-Disposition, "
@@ -142,6 +144,18 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """A service started by a launcher (shardgate dev, the tests) stops when the launcher dies,
+    even by SIGKILL, instead of running on orphaned; a service started by hand is unaffected."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent:
+        return
+    while os.getppid() == int(parent):  # noqa: ASYNC110 - no event exists for "parent died"
+        await asyncio.sleep(1.0)
+    log.warning("launcher %s is gone; stopping", parent)
+    stop.set()
+
+
 def run_app(app: web.Application, host: str, port: int, name: str) -> None:
     """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout."""
     asyncio.run(_serve(app, host, port, name))
@@ -160,8 +174,10 @@ async def _serve(app: web.Application, host: str, port: int, name: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_watch_parent(stop))
     try:
         await stop.wait()
     finally:
+        watch.cancel()
         log.info("%s stopping", name)
         await runner.cleanup()

@@ -9,10 +9,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from bench.client import PHASES
+
 
 class Target(abc.ABC):
-    name: str  # short id used in results: "shardgate", "seaweedfs", "memory"
+    name: str  # short id used in results: "shardgate", "seaweedfs", "memory", ...
     label: str  # what the report calls it
+    phases: tuple[str, ...] = PHASES  # what the load client runs, in order
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir

@@ -50,6 +50,7 @@ class SeaweedFSTarget(Target):
         self.volume_servers: list[process.Child] = []
         self.filer: process.Child | None = None
         self.filer_port = 0
+        self.master_port = 0
 
     def _spawn(self, name: str, args: list[str]) -> process.Child:
         return process.start(name, [weed_binary(), *args], self.workdir / f"{name}.log")
@@ -58,6 +59,7 @@ class SeaweedFSTarget(Target):
         ports = free_ports(4 + 2 * self.volumes)
         m_http, m_grpc, f_http, f_grpc = ports[:4]
         master_addr = f"{HOST}:{m_http}"
+        self.master_port = m_http
         # `host:port.grpcport`: otherwise clients assume the gRPC port is the HTTP port + 10000.
         master_arg = f"{master_addr}.{m_grpc}"
         listen = [f"-ip={HOST}", f"-ip.bind={HOST}"]

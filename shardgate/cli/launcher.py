@@ -13,22 +13,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shardgate.web import PARENT_ENV
+
 _LISTENING = re.compile(r"listening on (http://\S+)")
-_PR_SET_PDEATHSIG = 1
 
 
 class LaunchError(Exception):
     """A service exited or stayed silent instead of announcing its address."""
-
-
-def _die_with_parent() -> None:
-    """Linux only: a child of a killed launcher is told to stop, instead of running on orphaned."""
-    if sys.platform.startswith("linux"):
-        # Imported here, in the child about to exec: importing ctypes makes libffi open a
-        # hidden temp file, which the services themselves should never hold.
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -66,9 +57,9 @@ def spawn(
         [sys.executable, "-m", "shardgate", *args],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, **(env or {})},
+        # The child stops by itself if this launcher dies (see shardgate.web.PARENT_ENV).
+        env={**os.environ, **(env or {}), PARENT_ENV: str(os.getpid())},
         start_new_session=True,
-        preexec_fn=_die_with_parent,
     )
     assert process.stdout is not None
     selector = selectors.DefaultSelector()
