@@ -19,9 +19,12 @@ RSS_GROWTH_LIMIT = 64 * 1024**2
 
 
 def _open_files(pid: int) -> set[str]:
-    """Regular files the process holds open right now."""
+    """Files the process itself holds open right now. Descriptors 0-2 are inherited stdio
+    (under pytest's capture, stderr is an unlinked file in /tmp), not the gateway's doing."""
     found = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
+        if int(fd.name) <= 2:
+            continue
         try:
             target = os.readlink(fd)
         except OSError:
