@@ -8,86 +8,28 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from bench.report_base import (
+    ANALYSIS,
+    DIRECT,
+    DIRECT_RATIO,
+    PHASE_TITLES,
+    TITLES,
+    VOLUME,
+    Medians,
+    _direct,
+    _fmt,
+    _phases,
+    _ratio,
+    _table,
+    _targets_present,
+    _x,
+)
+from bench.report_checks import target_checks
 from bench.results import BenchResults, RunRecord
 from bench.stats import median
 from bench.workloads import human_size
-
-ANALYSIS = Path(__file__).with_name("ANALYSIS.md")
-DIRECT, VOLUME = "shardgate-direct", "seaweedfs-volume"
-ORDER = ("shardgate", "seaweedfs", "memory", DIRECT, VOLUME)
-TITLES = {
-    "shardgate": "shardgate",
-    "seaweedfs": "SeaweedFS",
-    "memory": "in-memory",
-    DIRECT: "shardgate direct",
-    VOLUME: "SeaweedFS volume",
-}
-DIRECT_RATIO = "direct / SeaweedFS volume"
-# `get-url`: GET from a URL the client already holds (direct targets only; asked for untimed).
-PHASE_TITLES = {"put": "PUT", "get": "GET", "get-url": "GET, URL in hand", "delete": "DELETE"}
-GATEWAY_RSS_LIMIT_MIB = 150.0
-TPUT_TARGET = 1.0
-LARGE_PUT_TARGET = 2.0
-P99_LIMIT = 1.5
-
-
-def _fmt(value: float, digits: int = 1) -> str:
-    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
-
-
-def _x(ratio: float) -> str:
-    return "n/a" if math.isnan(ratio) else f"{ratio:,.2f}x"
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
-
-
-class Medians:
-    """Median over rounds of each figure, per (target, workload, phase)."""
-
-    def __init__(self, runs: Iterable[RunRecord]) -> None:
-        self._runs = list(runs)
-
-    def _values(self, target: str, workload: str, phase: str, attr: str) -> list[float]:
-        return [
-            float(getattr(r.phases[phase], attr))
-            for r in self._runs
-            if r.target == target and r.workload == workload and phase in r.phases
-        ]
-
-    def get(self, target: str, workload: str, phase: str, attr: str) -> float:
-        return median(self._values(target, workload, phase, attr))
-
-    def spread(self, target: str, workload: str, phase: str, attr: str) -> list[float]:
-        return self._values(target, workload, phase, attr)
-
-    def errors(self, target: str, workload: str, phase: str) -> int:
-        return int(sum(self._values(target, workload, phase, "errors")))
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def _targets_present(results: BenchResults) -> list[str]:
-    return [t for t in ORDER if t in results.targets]
-
-
-def _direct(results: BenchResults) -> bool:
-    """Whether the run had both direct paths (older recorded runs did not)."""
-    return DIRECT in results.targets and VOLUME in results.targets
-
-
-def _phases(results: BenchResults, phases: Iterable[str] = PHASE_TITLES) -> list[str]:
-    """The phases some target ran (`get-url` only when there were direct targets)."""
-    ran = {name for r in results.runs for name in r.phases}
-    return [phase for phase in phases if phase in ran]
 
 
 def _throughput(results: BenchResults, med: Medians) -> list[str]:
@@ -224,83 +166,6 @@ def _spread(results: BenchResults, med: Medians) -> list[str]:
                 row.append(", ".join(_x(_ratio(a, b)) for a, b in pairs))
             rows.append(row)
     return _table(header, rows)
-
-
-def _checks(results: BenchResults, med: Medians) -> list[str]:
-    rows = []
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**not met**"
-
-    for w in results.workloads:
-        for phase in ("put", "get"):
-            tput = _ratio(
-                med.get("shardgate", w.name, phase, "ops_per_s"),
-                med.get("seaweedfs", w.name, phase, "ops_per_s"),
-            )
-            need = LARGE_PUT_TARGET if (w.name == "large" and phase == "put") else TPUT_TARGET
-            rows.append(
-                [
-                    f"{w.name} {PHASE_TITLES[phase]} throughput",
-                    f">= {need:.1f}x",
-                    _x(tput),
-                    verdict(tput >= need),
-                ]
-            )
-            p99 = _ratio(
-                med.get("shardgate", w.name, phase, "p99_ms"),
-                med.get("seaweedfs", w.name, phase, "p99_ms"),
-            )
-            rows.append(
-                [
-                    f"{w.name} {PHASE_TITLES[phase]} p99 latency",
-                    f"<= {P99_LIMIT:.1f}x",
-                    _x(p99),
-                    verdict(p99 <= P99_LIMIT),
-                ]
-            )
-    if _direct(results):
-        # The issue: the direct path is at least as fast as SeaweedFS's volume path for large
-        # objects (PUT = presign + PUT + commit; GET = presign + GET).
-        for w in results.workloads:
-            if w.name != "large":
-                continue
-            for phase in ("put", "get"):
-                tput = _ratio(
-                    med.get(DIRECT, w.name, phase, "ops_per_s"),
-                    med.get(VOLUME, w.name, phase, "ops_per_s"),
-                )
-                rows.append(
-                    [
-                        f"direct {w.name} {PHASE_TITLES[phase]} throughput (vs SeaweedFS volume)",
-                        f">= {TPUT_TARGET:.1f}x",
-                        _x(tput),
-                        verdict(tput >= TPUT_TARGET),
-                    ]
-                )
-    large = [r for r in results.runs if r.target == "shardgate" and r.workload == "large"]
-    if large:
-        peak = max(r.peaks_mib.get("gateway", math.nan) for r in large)
-        rows.append(
-            [
-                "gateway peak RSS, large workload",
-                f"< {GATEWAY_RSS_LIMIT_MIB:.0f} MiB",
-                f"{_fmt(peak, 0)} MiB",
-                verdict(peak < GATEWAY_RSS_LIMIT_MIB),
-            ]
-        )
-    for r in results.memory:
-        if r.target == "shardgate":
-            peak = r.peaks_mib.get("gateway", math.nan)
-            rows.append(
-                [
-                    f"gateway peak RSS, {human_size(results.memory_size)} run",
-                    f"< {GATEWAY_RSS_LIMIT_MIB:.0f} MiB",
-                    f"{_fmt(peak, 0)} MiB",
-                    verdict(peak < GATEWAY_RSS_LIMIT_MIB),
-                ]
-            )
-    return _table(["target", "required", "measured (median)", "verdict"], rows)
 
 
 def _rss(results: BenchResults) -> list[str]:
@@ -447,7 +312,7 @@ def render(results: BenchResults) -> str:
         "",
         "## Targets from the issue",
         "",
-        *_checks(results, med),
+        *target_checks(results, med),
         "",
         "## Peak RSS per process (max over rounds)",
         "",
