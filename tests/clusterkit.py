@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
+import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from ring import Ring, load_ring_file, object_hash, partition_of
 from shardgate.cli.dev import DevCluster
 from shardgate.internal_api import object_path
 from shardgate.signing import sign_request
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 
 @dataclass
@@ -95,6 +104,7 @@ class Api:
 
 
 def cluster_ring(cluster: DevCluster) -> Ring:
+    """The ring the cluster's gateway and nodes were started with."""
     return Ring(load_ring_file(cluster.ring_path))
 
 
@@ -133,6 +143,7 @@ def children_of(pid: int) -> list[int]:
 
 
 def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, read from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
@@ -174,3 +185,176 @@ def nodes_holding(cluster: DevCluster, etag: str, size: int) -> set[str]:
             if meta["etag"] == etag and meta["size"] == size:
                 found.add(node_id)
     return found
+
+
+def md5_hex(data: bytes) -> str:
+    """The hex MD5 of `data`, as the gateway and nodes compute ETags."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def write_file(path: Path, size: int, seed: int) -> str:
+    """Write `size` deterministic random bytes in 1 MiB pieces; returns their sha256."""
+    rng = random.Random(seed)
+    digest = hashlib.sha256()
+    with path.open("wb") as fh:
+        left = size
+        while left > 0:
+            piece = rng.randbytes(min(MiB, left))
+            left -= len(piece)
+            digest.update(piece)
+            fh.write(piece)
+    return digest.hexdigest()
+
+
+def start_cluster(data: Path, **gateway_settings: object) -> DevCluster:
+    """A started cluster of its own, with SHARDGATE_GATEWAY_<NAME> settings for its gateway."""
+    cluster = DevCluster(data, port=0)
+    cluster.env.update(
+        {f"SHARDGATE_GATEWAY_{name.upper()}": str(v) for name, v in gateway_settings.items()}
+    )
+    cluster.start()
+    return cluster
+
+
+def scratch_cluster(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[DevCluster]:
+    """A cluster of its own for a fixture to yield from; its data is removed afterwards."""
+    data = tmp_path_factory.mktemp(name)
+    cluster = DevCluster(data, port=0)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+async def put_bucket(api: Api, bucket: str, **policy: Any) -> None:
+    """Create or update a bucket with the given policy fields."""
+    async with api.session.put(
+        f"{api.url}/v1/buckets/{bucket}", json=policy, headers=api.auth
+    ) as resp:
+        assert resp.status in (200, 201), await resp.text()
+
+
+async def create_key(
+    api: Api, name: str, rights: list[str], buckets: list[str] | None
+) -> dict[str, Any]:
+    """Create an API key with the admin key; the gateway's answer (with "key" and "id")."""
+    async with api.session.post(
+        f"{api.url}/v1/keys",
+        json={"name": name, "rights": rights, "buckets": buckets},
+        headers=api.auth,
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def metric_samples(session: aiohttp.ClientSession, url: str) -> list[Sample]:
+    """Every sample a service exposes on its /metrics."""
+    async with session.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+async def metric(session: aiohttp.ClientSession, url: str, name: str) -> float:
+    """The first sample called `name` on a service's /metrics; fails when there is none."""
+    for sample in await metric_samples(session, url):
+        if sample.name == name:
+            return sample.value
+    raise AssertionError(f"no {name} in /metrics")
+
+
+async def labelled_metric(api: Api, name: str, **labels: str) -> float:
+    """The gateway's sample called `name` with exactly these labels; 0.0 when absent."""
+    for sample in await metric_samples(api.session, api.url):
+        if sample.name == name and sample.labels == labels:
+            return float(sample.value)
+    return 0.0
+
+
+async def wait_for_metric(api: Api, name: str, value: float, timeout: float = 10.0) -> None:
+    """Wait until the gateway's unlabelled `name` reads `value`; fail if it does not in time."""
+    deadline = time.monotonic() + timeout
+    while (seen := await labelled_metric(api, name)) != value and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert seen == value, f"{name} stayed at {seen}, expected {value}"
+
+
+def tmp_files(cluster: DevCluster) -> list[Path]:
+    """Every file in every node's tmp directory."""
+    return [p for node_id in cluster.node_ids for p in (cluster.data / node_id / "tmp").iterdir()]
+
+
+async def wait_tmp_empty(cluster: DevCluster, timeout: float = 10.0) -> None:
+    """Wait until no node holds a temp file; fail if some remain after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := tmp_files(cluster)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert left == [], f"temp files left on nodes: {left}"
+
+
+def object_files(cluster: DevCluster, bucket: str, key: str) -> tuple[str, ...]:
+    """Every file under the object's directory on every node (versions, metadata, tombstones)."""
+    obj_hash = object_hash(bucket, key)
+    partition = partition_of(obj_hash, cluster_ring(cluster).partition_power)
+    found = []
+    for node_id in cluster.node_ids:
+        directory = cluster.data / node_id / "objects" / str(partition) / obj_hash
+        if directory.is_dir():
+            found += [f"{node_id}/{p.name}" for p in directory.iterdir()]
+    return tuple(sorted(found))
+
+
+def committed_bytes(cluster: DevCluster) -> int:
+    """Bytes of committed versions on every node (empty directories may remain)."""
+    return sum(
+        path.stat().st_size
+        for node_id in cluster.node_ids
+        for path in (cluster.data / node_id / "objects").rglob("*.data")
+    )
+
+
+@dataclass(frozen=True)
+class Presigned:
+    """What POST /v1/presign answered."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    fields: dict[str, str]
+    expires_at: str
+    upload_id: str | None
+
+    @property
+    def token(self) -> str:
+        return parse_qs(urlsplit(self.url).query)["token"][0]
+
+    @property
+    def expires(self) -> float:
+        return datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")).timestamp()
+
+    def with_token(self, token: str) -> str:
+        return f"{self.url.split('?', 1)[0]}?token={token}"
+
+
+async def presign(api: Api, bucket: str, key: str, **body: Any) -> Presigned:
+    """Ask the gateway for a presigned direct upload; fails unless it answers 200."""
+    async with api.session.post(
+        f"{api.url}/v1/presign", json={"bucket": bucket, "key": key, **body}, headers=api.auth
+    ) as resp:
+        answer = await resp.json()
+        assert resp.status == 200, answer
+    return Presigned(**answer)
+
+
+def node_dir(cluster: DevCluster, url: str) -> Path:
+    """The data directory of the node a presigned URL points at."""
+    for node_id, service in cluster.nodes.items():
+        if url.startswith(service.url + "/"):
+            return cluster.data / node_id
+    raise AssertionError(f"{url} is no node's URL")
+
+
+def kept(cluster: DevCluster, url: str, upload_id: str | None) -> list[Path]:
+    """Bytes the node still holds for an upload: temp files and the pending data file."""
+    root = node_dir(cluster, url)
+    return [*(root / "tmp").iterdir(), *(root / "pending").glob(f"{upload_id}.data")]

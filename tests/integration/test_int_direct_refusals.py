@@ -14,14 +14,12 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body
+from clusterkit import Api, Body, Presigned, kept, node_dir, presign, start_cluster
 
 from shardgate.cli.dev import DevCluster
 from shardgate.tokens import derived_key
@@ -29,29 +27,6 @@ from shardgate.tokens import derived_key
 KiB = 1024
 MiB = 1024 * KiB
 BUCKET = "refusals"
-
-
-@dataclass(frozen=True)
-class Presigned:
-    """What POST /v1/presign answered."""
-
-    url: str
-    method: str
-    headers: dict[str, str]
-    fields: dict[str, str]
-    expires_at: str
-    upload_id: str | None
-
-    @property
-    def token(self) -> str:
-        return parse_qs(urlsplit(self.url).query)["token"][0]
-
-    @property
-    def expires(self) -> float:
-        return datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")).timestamp()
-
-    def with_token(self, token: str) -> str:
-        return f"{self.url.split('?', 1)[0]}?token={token}"
 
 
 @dataclass(frozen=True)
@@ -68,15 +43,6 @@ class Answer:
     def reason(self) -> str | None:
         reason = self.body["error"].get("reason")
         return None if reason is None else str(reason)
-
-
-async def presign(api: Api, bucket: str, key: str, **body: Any) -> Presigned:
-    async with api.session.post(
-        f"{api.url}/v1/presign", json={"bucket": bucket, "key": key, **body}, headers=api.auth
-    ) as resp:
-        answer = await resp.json()
-        assert resp.status == 200, answer
-    return Presigned(**answer)
 
 
 async def commit(api: Api, bucket: str, key: str, **body: Any) -> Answer:
@@ -111,19 +77,6 @@ async def send(
         return Answer(resp.status, json.loads(text), text)
 
 
-def node_dir(cluster: DevCluster, url: str) -> Path:
-    for node_id, service in cluster.nodes.items():
-        if url.startswith(service.url + "/"):
-            return cluster.data / node_id
-    raise AssertionError(f"{url} is no node's URL")
-
-
-def kept(cluster: DevCluster, url: str, upload_id: str | None) -> list[Path]:
-    """Bytes the node still holds for an upload: temp files and the pending data file."""
-    root = node_dir(cluster, url)
-    return [*(root / "tmp").iterdir(), *(root / "pending").glob(f"{upload_id}.data")]
-
-
 def assert_discreet(answer: Answer, token: str, *secret_values: str) -> None:
     """An error body names the failed check and nothing that would help forge a token."""
     signature = token.split(".")[1]
@@ -147,12 +100,6 @@ def tampered(token: str) -> str:
     middle = len(signature) // 2
     flipped = "A" if signature[middle] != "A" else "B"
     return f"{payload}.{signature[:middle]}{flipped}{signature[middle + 1 :]}"
-
-
-def started(path: Path) -> DevCluster:
-    cluster = DevCluster(path, port=0)
-    cluster.start()
-    return cluster
 
 
 @pytest.fixture
@@ -371,7 +318,7 @@ async def test_token_from_a_retired_key_id_is_refused(
     old, new = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     monkeypatch.setenv("SHARDGATE_TOKEN_KEYS", f"old={old},new={new}")
     monkeypatch.setenv("SHARDGATE_GATEWAY_TOKEN_KID", "old")
-    cluster = started(tmp_path)
+    cluster = start_cluster(tmp_path)
     try:
         api = Api(session, cluster.url, cluster.api_key)
         await api.create_bucket(BUCKET)
@@ -419,7 +366,7 @@ async def test_token_from_a_retired_key_id_is_refused(
 @pytest.fixture
 def short_grace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevCluster]:
     monkeypatch.setenv("SHARDGATE_GATEWAY_PENDING_GRACE", "1")
-    cluster = started(tmp_path)
+    cluster = start_cluster(tmp_path)
     yield cluster
     cluster.stop()
 

@@ -13,16 +13,23 @@ import string
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, cluster_ring, replica_versions
+from clusterkit import (
+    Api,
+    Body,
+    cluster_ring,
+    kept,
+    metric,
+    node_dir,
+    presign,
+    put_bucket,
+    replica_versions,
+)
 from multidict import CIMultiDictProxy
-from prometheus_client.parser import text_string_to_metric_families
 
 from shardgate.cli.dev import DevCluster
 
@@ -30,36 +37,8 @@ KiB = 1024
 MiB = 1024 * KiB
 ORIGIN = "https://app.example.com"
 OTHER_ORIGIN = "https://evil.example.net"
+RECEIVED = "shardgate_gateway_received_bytes_total"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-
-
-@dataclass(frozen=True)
-class Presigned:
-    """What POST /v1/presign answered."""
-
-    url: str
-    method: str
-    headers: dict[str, str]
-    fields: dict[str, str]
-    expires_at: str
-    upload_id: str | None
-
-    @property
-    def token(self) -> str:
-        return parse_qs(urlsplit(self.url).query)["token"][0]
-
-    @property
-    def expires(self) -> float:
-        return datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")).timestamp()
-
-
-async def presign(api: Api, bucket: str, key: str, **body: Any) -> Presigned:
-    async with api.session.post(
-        f"{api.url}/v1/presign", json={"bucket": bucket, "key": key, **body}, headers=api.auth
-    ) as resp:
-        answer = await resp.json()
-        assert resp.status == 200, answer
-    return Presigned(**answer)
 
 
 async def commit(api: Api, bucket: str, key: str, **body: Any) -> tuple[int, dict[str, Any]]:
@@ -67,13 +46,6 @@ async def commit(api: Api, bucket: str, key: str, **body: Any) -> tuple[int, dic
         f"{api.object_url(bucket, key)}/commit", json=body, headers=api.auth
     ) as resp:
         return resp.status, await resp.json()
-
-
-async def put_bucket(api: Api, bucket: str, **policy: Any) -> None:
-    async with api.session.put(
-        f"{api.url}/v1/buckets/{bucket}", json=policy, headers=api.auth
-    ) as resp:
-        assert resp.status in (200, 201), await resp.text()
 
 
 async def upload(
@@ -103,30 +75,6 @@ def browser_form(token: str | None, data: bytes, content_type: str) -> tuple[byt
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def node_dir(cluster: DevCluster, url: str) -> Path:
-    """The data directory of the node a presigned URL points at."""
-    for node_id, service in cluster.nodes.items():
-        if url.startswith(service.url + "/"):
-            return cluster.data / node_id
-    raise AssertionError(f"{url} is no node's URL")
-
-
-def kept(cluster: DevCluster, url: str, upload_id: str | None) -> list[Path]:
-    """Bytes the node still holds for an upload: temp files and the pending data file."""
-    root = node_dir(cluster, url)
-    return [*(root / "tmp").iterdir(), *(root / "pending").glob(f"{upload_id}.data")]
-
-
-async def received_bytes(session: aiohttp.ClientSession, url: str) -> float:
-    async with session.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "shardgate_gateway_received_bytes_total":
-                return sample.value
-    raise AssertionError("no shardgate_gateway_received_bytes_total in /metrics")
-
-
 async def throttled(body: Body, pause: float) -> AsyncIterator[bytes]:
     async for chunk in body.chunks():
         yield chunk
@@ -154,7 +102,7 @@ async def test_direct_put_bypasses_the_gateway_and_commits_to_three_replicas(
 ) -> None:
     body = Body(50 * MiB, seed=501)
     digest = body.sha256()
-    before = await received_bytes(api.session, api.url)
+    before = await metric(api.session, api.url, RECEIVED)
 
     signed = await presign(
         api, "direct", "big/50m.bin", size=body.size, sha256=digest, expires_in=600
@@ -172,7 +120,7 @@ async def test_direct_put_bypasses_the_gateway_and_commits_to_three_replicas(
     # No upload_id: the latest presigned upload of this key is the one committed.
     status, stored = await commit(api, "direct", "big/50m.bin", size=body.size, sha256=digest)
     assert status == 201, stored
-    assert await received_bytes(api.session, api.url) == before
+    assert await metric(api.session, api.url, RECEIVED) == before
     assert (stored["size"], stored["etag"]) == (body.size, node_answer["etag"])
     assert len(set(stored["replicas"])) == 3
 
@@ -200,7 +148,7 @@ async def test_browser_form_post_to_the_node(
     signed = await presign(api, "direct", key, max_size=8 * MiB)
     url = signed.url if token_in_url else signed.url.split("?", 1)[0]
     form, content_type = browser_form(signed.fields["token"], data, "application/octet-stream")
-    before = await received_bytes(api.session, api.url)
+    before = await metric(api.session, api.url, RECEIVED)
 
     async with api.session.post(url, data=form, headers={"Content-Type": content_type}) as resp:
         node_answer = await resp.json()
@@ -214,7 +162,7 @@ async def test_browser_form_post_to_the_node(
     )
     assert status == 201, stored
     assert stored["content_type"] == "application/octet-stream"
-    assert await received_bytes(api.session, api.url) == before
+    assert await metric(api.session, api.url, RECEIVED) == before
     status, digest, size = await api.get_sha256("direct", key)
     assert (status, digest, size) == (200, hashlib.sha256(data).hexdigest(), len(data))
     on_nodes = await replica_versions(

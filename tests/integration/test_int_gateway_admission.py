@@ -13,8 +13,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, cluster_ring, replica_versions
-from prometheus_client.parser import text_string_to_metric_families
+from clusterkit import (
+    Api,
+    Body,
+    cluster_ring,
+    create_key,
+    labelled_metric,
+    replica_versions,
+    start_cluster,
+    wait_for_metric,
+    wait_tmp_empty,
+)
 
 from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
@@ -25,17 +34,10 @@ FIRST = Body(64 * KiB, seed=41).bytes()
 REST = Body(192 * KiB, seed=42).bytes()
 
 
-def _cluster(path: Any, **settings: object) -> DevCluster:
-    cluster = DevCluster(path, port=0)
-    cluster.env.update({f"SHARDGATE_GATEWAY_{k.upper()}": str(v) for k, v in settings.items()})
-    cluster.start()
-    return cluster
-
-
 @pytest.fixture(scope="module")
 def busy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """Eight uploads at a time for the whole gateway; no key comes near its own limit."""
-    cluster = _cluster(tmp_path_factory.mktemp("busy"), upload_limit=8, key_upload_limit=1000)
+    cluster = start_cluster(tmp_path_factory.mktemp("busy"), upload_limit=8, key_upload_limit=1000)
     yield cluster
     cluster.stop()
 
@@ -43,7 +45,7 @@ def busy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluste
 @pytest.fixture(scope="module")
 def keyed_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """Two uploads at a time per key, plenty for the gateway, and a one-second idle limit."""
-    cluster = _cluster(
+    cluster = start_cluster(
         tmp_path_factory.mktemp("keyed"),
         upload_limit=128,
         key_upload_limit=2,
@@ -101,23 +103,6 @@ class Upload:
         return self
 
 
-async def metric(api: Api, name: str, **labels: str) -> float:
-    async with api.session.get(f"{api.url}/metrics") as resp:
-        text = await resp.text()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
-
-
-async def wait_for_metric(api: Api, name: str, value: float, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (seen := await metric(api, name)) != value and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert seen == value, f"{name} stayed at {seen}, expected {value}"
-
-
 async def timed(session: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> float:
     started = time.perf_counter()
     async with session.get(url, headers=headers) as resp:
@@ -126,14 +111,8 @@ async def timed(session: aiohttp.ClientSession, url: str, headers: dict[str, str
     return time.perf_counter() - started
 
 
-async def create_key(api: Api, name: str) -> str:
-    async with api.session.post(
-        f"{api.url}/v1/keys",
-        json={"name": name, "rights": ["read", "write"], "buckets": None},
-        headers=api.auth,
-    ) as resp:
-        assert resp.status == 201, await resp.text()
-        return str((await resp.json())["key"])
+async def tenant_key(api: Api, name: str) -> str:
+    return str((await create_key(api, name, ["read", "write"], None))["key"])
 
 
 async def nothing_on_nodes(
@@ -145,13 +124,7 @@ async def nothing_on_nodes(
     partition = str(partition_of(obj_hash, ring.partition_power))
     for node_id in cluster.node_ids:
         assert not (cluster.data / node_id / "objects" / partition / obj_hash).exists()
-    deadline = time.monotonic() + 10
-    while True:
-        left = [p for n in cluster.node_ids for p in (cluster.data / n / "tmp").iterdir()]
-        if not left or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    assert left == []
+    await wait_tmp_empty(cluster)
 
 
 async def test_gateway_limit_refuses_at_once_and_keeps_the_rest_responsive(
@@ -205,7 +178,7 @@ async def test_gateway_limit_refuses_at_once_and_keeps_the_rest_responsive(
         assert await api.get_sha256("adm-busy", "probe.bin") == (200, probe.sha256(), probe.size)
         extra = await Upload("held/extra.bin", release).run(api, "adm-busy", busy_cluster.api_key)
         assert extra.status == 503 and extra.latency < FAST
-        rejections = await metric(
+        rejections = await labelled_metric(
             api,
             "shardgate_gateway_admission_rejections_total",
             kind="upload",
@@ -238,7 +211,7 @@ async def test_key_limit_slows_one_key_while_another_proceeds(
 ) -> None:
     api = Api(session, keyed_cluster.url, keyed_cluster.api_key)
     await api.create_bucket("adm-keys")
-    key_a, key_b = await create_key(api, "tenant-a"), await create_key(api, "tenant-b")
+    key_a, key_b = await tenant_key(api, "tenant-a"), await tenant_key(api, "tenant-b")
 
     release = asyncio.Event()
     # Held longer than the idle limit would allow a silent sender: these keep trickling.
@@ -261,7 +234,7 @@ async def test_key_limit_slows_one_key_while_another_proceeds(
             assert resp.status == 201, await resp.text()
         assert await api.get_sha256("adm-keys", "b/one.bin") == (200, other.sha256(), other.size)
         assert not any(t.done() for t in tasks), "key A's uploads must still be in progress"
-        rejected = await metric(
+        rejected = await labelled_metric(
             api, "shardgate_gateway_admission_rejections_total", kind="upload", code="SlowDown"
         )
         assert rejected == 1

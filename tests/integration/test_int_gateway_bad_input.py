@@ -11,19 +11,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, cluster_ring, replica_versions
+from clusterkit import (
+    Api,
+    Body,
+    cluster_ring,
+    create_key,
+    object_files,
+    put_bucket,
+    replica_versions,
+    wait_for_metric,
+    wait_tmp_empty,
+)
 from yarl import URL
 
-from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
 
 KiB = 1024
@@ -529,29 +536,6 @@ class Seen:
     files: tuple[str, ...]
 
 
-def object_files(cluster: DevCluster, bucket: str, key: str) -> tuple[str, ...]:
-    """Every file under the object's directory on every node (versions, metadata, tombstones)."""
-    obj_hash = object_hash(bucket, key)
-    partition = partition_of(obj_hash, cluster_ring(cluster).partition_power)
-    found = []
-    for node_id in cluster.node_ids:
-        directory = cluster.data / node_id / "objects" / str(partition) / obj_hash
-        if directory.is_dir():
-            found += [f"{node_id}/{p.name}" for p in directory.iterdir()]
-    return tuple(sorted(found))
-
-
-def tmp_files(cluster: DevCluster) -> list[Path]:
-    return [p for node_id in cluster.node_ids for p in (cluster.data / node_id / "tmp").iterdir()]
-
-
-async def wait_tmp_empty(cluster: DevCluster, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (left := tmp_files(cluster)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert left == [], f"temp files left on nodes: {left}"
-
-
 async def seen(ctx: Ctx, target: Target) -> Seen:
     digest = hashlib.sha256()
     size = 0
@@ -576,14 +560,8 @@ async def listing(api: Api, bucket: str) -> list[tuple[str, str, str]]:
     return [(o["key"], o["version"], o["etag"]) for o in body["objects"]]
 
 
-async def create_key(api: Api, name: str, rights: list[str], buckets: list[str] | None) -> str:
-    async with api.session.post(
-        f"{api.url}/v1/keys",
-        json={"name": name, "rights": rights, "buckets": buckets},
-        headers=api.auth,
-    ) as resp:
-        assert resp.status == 201, await resp.text()
-        return str((await resp.json())["key"])
+async def new_key(api: Api, name: str, rights: list[str], buckets: list[str] | None) -> str:
+    return str((await create_key(api, name, rights, buckets))["key"])
 
 
 @pytest.fixture
@@ -591,16 +569,13 @@ async def ctx(shared_cluster: DevCluster, session: aiohttp.ClientSession) -> Ctx
     api = Api(session, shared_cluster.url, shared_cluster.api_key)
     policy = {"max_object_size": LIMIT, "allowed_types": ALLOWED}
     for bucket in (BUCKET, OTHER_BUCKET):
-        async with session.put(
-            f"{api.url}/v1/buckets/{bucket}", json=policy, headers=api.auth
-        ) as resp:
-            assert resp.status in (200, 201), await resp.text()
+        await put_bucket(api, bucket, **policy)
     status, _, _ = await api.get_sha256(BUCKET, EXISTING)
     if status == 404:
         status, _ = await api.put(BUCKET, EXISTING, EXISTING_BODY, **{"Content-Type": "text/plain"})
         assert status == 201
-    read = await create_key(api, "reader", ["read"], None)
-    other = await create_key(api, "other-bucket", ["read", "write"], [OTHER_BUCKET])
+    read = await new_key(api, "reader", ["read"], None)
+    other = await new_key(api, "other-bucket", ["read", "write"], [OTHER_BUCKET])
     tokens: dict[str, str | None] = {
         "admin": f"Bearer {shared_cluster.api_key}",
         "none": None,
@@ -671,21 +646,6 @@ async def held(first: bytes, rest: bytes, release: asyncio.Event) -> AsyncIterat
     yield rest
 
 
-async def uploads_in_progress(api: Api) -> float:
-    async with api.session.get(f"{api.url}/metrics") as resp:
-        for line in (await resp.text()).splitlines():
-            if line.startswith("shardgate_gateway_uploads_in_progress "):
-                return float(line.split()[1])
-    return 0.0
-
-
-async def wait_uploads_in_progress(api: Api, count: int) -> None:
-    deadline = time.monotonic() + 10
-    while await uploads_in_progress(api) != count and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    assert await uploads_in_progress(api) == count
-
-
 async def test_create_only_loser_leaves_the_winner_intact(ctx: Ctx) -> None:
     target = Target("race/created-once.bin")
     first, second = Body(600 * KiB, seed=51).bytes(), Body(600 * KiB, seed=52).bytes()
@@ -698,9 +658,9 @@ async def test_create_only_loser_leaves_the_winner_intact(ctx: Ctx) -> None:
 
     # The first upload takes its version before the second; both pass the "does it exist" check.
     early = asyncio.create_task(create(first, gates[0]))
-    await wait_uploads_in_progress(ctx.api, 1)
+    await wait_for_metric(ctx.api, "shardgate_gateway_uploads_in_progress", 1)
     late = asyncio.create_task(create(second, gates[1]))
-    await wait_uploads_in_progress(ctx.api, 2)
+    await wait_for_metric(ctx.api, "shardgate_gateway_uploads_in_progress", 2)
     gates[0].set()
     won = await early
     gates[1].set()

@@ -4,24 +4,16 @@ served anonymously, and risky types downloaded as nosniff attachments, against r
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body
+from clusterkit import Api, Body, put_bucket
 
 from shardgate.cli.dev import DevCluster
 
 ORIGIN = "https://app.example.com"
 OTHER_ORIGIN = "https://evil.example.net"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-
-
-async def put_bucket(api: Api, bucket: str, **policy: Any) -> None:
-    async with api.session.put(
-        f"{api.url}/v1/buckets/{bucket}", json=policy, headers=api.auth
-    ) as resp:
-        assert resp.status in (200, 201), await resp.text()
 
 
 async def error_code(resp: aiohttp.ClientResponse) -> str:

@@ -4,19 +4,28 @@ or nothing: a failing part takes back the files the same form already stored."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, Sampler, cluster_ring, nodes_holding, replica_versions, rss_bytes
+from clusterkit import (
+    Api,
+    Body,
+    Sampler,
+    cluster_ring,
+    nodes_holding,
+    object_files,
+    put_bucket,
+    replica_versions,
+    rss_bytes,
+    wait_tmp_empty,
+)
 
-from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
 
 KiB = 1024
@@ -84,13 +93,6 @@ async def post_form(api: Api, bucket: str, parts: list[Part]) -> tuple[int, dict
         return resp.status, await resp.json()
 
 
-async def put_bucket(api: Api, bucket: str, **policy: Any) -> None:
-    async with api.session.put(
-        f"{api.url}/v1/buckets/{bucket}", json=policy, headers=api.auth
-    ) as resp:
-        assert resp.status in (200, 201), await resp.text()
-
-
 async def listed_keys(api: Api, bucket: str) -> list[str]:
     async with api.session.get(f"{api.url}/v1/objects/{bucket}", headers=api.auth) as resp:
         assert resp.status == 200
@@ -99,24 +101,7 @@ async def listed_keys(api: Api, bucket: str) -> list[str]:
 
 def stored_versions(cluster: DevCluster, bucket: str, key: str) -> list[str]:
     """Committed versions (.data or .meta) of the object on any node's disk; tombstones aside."""
-    obj_hash = object_hash(bucket, key)
-    partition = partition_of(obj_hash, cluster_ring(cluster).partition_power)
-    found = []
-    for node_id in cluster.node_ids:
-        directory = cluster.data / node_id / "objects" / str(partition) / obj_hash
-        if directory.is_dir():
-            found += [f"{node_id}/{p.name}" for p in directory.iterdir() if p.suffix != ".ts"]
-    return found
-
-
-async def wait_tmp_empty(cluster: DevCluster, timeout: float = 10.0) -> None:
-    def left() -> list[str]:
-        return [str(p) for n in cluster.node_ids for p in (cluster.data / n / "tmp").iterdir()]
-
-    deadline = time.monotonic() + timeout
-    while left() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert left() == []
+    return [f for f in object_files(cluster, bucket, key) if Path(f).suffix != ".ts"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api
+from clusterkit import Api, create_key
 
 from shardgate.cli.dev import DevCluster
 
@@ -18,11 +18,6 @@ PER_PREFIX = 1250
 # Keys whose code-point order differs from naive expectations: upper before lower, ASCII before
 # Latin-1 before CJK before astral; byte order and code-point order agree for UTF-8.
 ODD_KEYS = ["a/Zebra", "a/zebra", "a/é", "a/ñ/x", "a/中文", "a/😀", "a/~tilde", "a/ space"]
-
-
-async def put_bucket(api: Api, bucket: str) -> None:
-    async with api.session.put(f"{api.url}/v1/buckets/{bucket}", headers=api.auth) as resp:
-        assert resp.status in (200, 201), await resp.text()
 
 
 async def put_all(api: Api, bucket: str, keys: list[str], concurrency: int = 32) -> None:
@@ -77,7 +72,7 @@ async def filled(
     keys = [f"{p}/{i:05d}" for p in "ab" for i in range(PER_PREFIX)] + ODD_KEYS
     status, _ = await page(api, bucket, limit="1")
     if status == 404:
-        await put_bucket(api, bucket)
+        await api.create_bucket(bucket)
         started = time.perf_counter()
         await put_all(api, bucket, keys)
         print(f"\nput {len(keys)} objects in {time.perf_counter() - started:.1f}s")
@@ -172,14 +167,8 @@ async def test_garbled_cursor_is_refused(filled: tuple[Api, list[str]], cursor: 
     assert (status, body.get("error", {}).get("code")) == (400, "InvalidArgument"), body
 
 
-async def create_key(api: Api, rights: list[str], buckets: list[str] | None) -> dict[str, Any]:
-    async with api.session.post(
-        f"{api.url}/v1/keys",
-        json={"name": "listing-test", "rights": rights, "buckets": buckets},
-        headers=api.auth,
-    ) as resp:
-        assert resp.status == 201, await resp.text()
-        body: dict[str, Any] = await resp.json()
+async def scoped_key(api: Api, rights: list[str], buckets: list[str] | None) -> dict[str, Any]:
+    body = await create_key(api, "listing-test", rights, buckets)
     assert body["key"] and body["id"]
     return body
 
@@ -189,9 +178,9 @@ async def test_bucket_scoped_read_key_and_revocation(
 ) -> None:
     api = Api(session, shared_cluster.url, shared_cluster.api_key)
     for bucket in ("listing-x", "listing-y"):
-        await put_bucket(api, bucket)
+        await api.create_bucket(bucket)
         assert (await api.put(bucket, "k.txt", b"hello"))[0] == 201
-    reader = await create_key(api, ["read"], ["listing-x"])
+    reader = await scoped_key(api, ["read"], ["listing-x"])
     auth = {"Authorization": f"Bearer {reader['key']}"}
 
     status, body = await page(api, "listing-x", headers=auth)
@@ -232,9 +221,9 @@ async def test_bucket_scoped_admin_stays_in_its_bucket(
     shared_cluster: DevCluster, session: aiohttp.ClientSession
 ) -> None:
     api = Api(session, shared_cluster.url, shared_cluster.api_key)
-    await put_bucket(api, "listing-mine")
-    await put_bucket(api, "listing-theirs")
-    scoped = await create_key(api, ["admin"], ["listing-mine"])
+    await api.create_bucket("listing-mine")
+    await api.create_bucket("listing-theirs")
+    scoped = await scoped_key(api, ["admin"], ["listing-mine"])
     auth = {"Authorization": f"Bearer {scoped['key']}"}
     answers = {}
     async with session.put(

@@ -6,9 +6,6 @@ gateway's RSS stays flat while it carries the parts."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import random
-import shutil
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -17,8 +14,7 @@ from typing import Any, cast
 
 import aiohttp
 import pytest
-from clusterkit import Api, Sampler, rss_bytes
-from prometheus_client.parser import text_string_to_metric_families
+from clusterkit import Api, Sampler, metric, rss_bytes, scratch_cluster, write_file
 
 from shardgate.cli.dev import DevCluster
 from shardgate.transfer import Gateway, TransferError, Uploader
@@ -31,35 +27,11 @@ BAD_DIGEST_PART = 3
 CUT_PART = 7
 
 
-def write_file(path: Path, size: int, seed: int) -> str:
-    """Write `size` deterministic random bytes in 1 MiB pieces; returns their sha256."""
-    rng = random.Random(seed)
-    digest = hashlib.sha256()
-    with path.open("wb") as fh:
-        left = size
-        while left > 0:
-            piece = rng.randbytes(min(MiB, left))
-            left -= len(piece)
-            digest.update(piece)
-            fh.write(piece)
-    return digest.hexdigest()
-
-
 def read_span(path: Path, start: int, end: int) -> bytes:
     """Bytes start..end (end exclusive) of a file."""
     with path.open("rb") as fh:
         fh.seek(start)
         return fh.read(end - start)
-
-
-async def metric(session: aiohttp.ClientSession, url: str, name: str) -> float:
-    async with session.get(f"{url}/metrics") as resp:
-        text = await resp.text()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return sample.value
-    raise AssertionError(f"no {name} in /metrics")
 
 
 async def cut_after(body: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
@@ -108,12 +80,7 @@ class FaultyGateway(Gateway):
 @pytest.fixture
 def big_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """A cluster of its own whose gigabytes of replicas are removed afterwards."""
-    data = tmp_path_factory.mktemp("big-cluster")
-    cluster = DevCluster(data, port=0)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(data, ignore_errors=True)
+    yield from scratch_cluster(tmp_path_factory, "big-cluster")
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,8 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api
-from prometheus_client.parser import text_string_to_metric_families
+from clusterkit import Api, md5_hex, metric_samples, scratch_cluster, write_file
 
 from shardgate.cli.dev import DevCluster
 from shardgate.transfer import Gateway, Uploader
@@ -29,24 +26,10 @@ PART = 16 * MiB
 BIG = 512 * MiB
 
 
-def write_file(path: Path, size: int, seed: int) -> str:
-    """Write `size` deterministic random bytes in 1 MiB pieces; returns their sha256."""
-    rng = random.Random(seed)
-    digest = hashlib.sha256()
-    with path.open("wb") as fh:
-        left = size
-        while left > 0:
-            piece = rng.randbytes(min(MiB, left))
-            left -= len(piece)
-            digest.update(piece)
-            fh.write(piece)
-    return digest.hexdigest()
-
-
 def file_md5(path: Path, offset: int, length: int) -> str:
     with path.open("rb") as fh:
         fh.seek(offset)
-        return hashlib.md5(fh.read(length), usedforsecurity=False).hexdigest()
+        return md5_hex(fh.read(length))
 
 
 def sha256_of(path: Path) -> str:
@@ -79,12 +62,9 @@ async def run_cli(cluster: DevCluster, *args: str) -> subprocess.CompletedProces
 
 
 async def metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
-    async with session.get(f"{url}/metrics") as resp:
-        text = await resp.text()
     return {
         sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
+        for sample in await metric_samples(session, url)
         if not sample.labels
     }
 
@@ -98,12 +78,7 @@ async def call(api: Api, method: str, path: str, **kwargs: Any) -> Any:
 @pytest.fixture
 def big_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """A cluster of its own whose replicas are removed afterwards."""
-    data = tmp_path_factory.mktemp("cli-cluster")
-    cluster = DevCluster(data, port=0)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(data, ignore_errors=True)
+    yield from scratch_cluster(tmp_path_factory, "cli-cluster")
 
 
 @pytest.fixture

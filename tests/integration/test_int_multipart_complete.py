@@ -12,23 +12,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, nodes_holding
-from prometheus_client.parser import text_string_to_metric_families
+from clusterkit import Api, committed_bytes, md5_hex, metric, nodes_holding
 
 from shardgate.cli.dev import DevCluster
 
 KiB = 1024
 MiB = 1024 * KiB
 MIN_PART = 5 * MiB
-
-
-def committed_bytes(cluster: DevCluster) -> int:
-    """Bytes of committed versions on every node (empty directories may remain)."""
-    return sum(
-        path.stat().st_size
-        for node_id in cluster.node_ids
-        for path in (cluster.data / node_id / "objects").rglob("*.data")
-    )
+RECEIVED = "shardgate_gateway_received_bytes_total"
 
 
 def data(size: int, seed: int) -> bytes:
@@ -91,16 +82,6 @@ async def upload_parts(uploads: Uploads, upload_id: str, bodies: list[bytes]) ->
         assert answer == {"part_number": number, "size": len(body), "etag": answer["etag"]}
         etags.append(answer["etag"])
     return etags
-
-
-async def received_bytes(api: Api) -> float:
-    async with api.session.get(f"{api.url}/metrics") as resp:
-        text = await resp.text()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "shardgate_gateway_received_bytes_total":
-                return sample.value
-    raise AssertionError("no shardgate_gateway_received_bytes_total in /metrics")
 
 
 @pytest.fixture
@@ -204,7 +185,7 @@ async def _multipart_object(uploads: Uploads, bucket: str, key: str, seed: int) 
 
 
 def _holders(cluster: DevCluster, bodies: list[bytes]) -> list[set[str]]:
-    md5 = [hashlib.md5(body, usedforsecurity=False).hexdigest() for body in bodies]
+    md5 = [md5_hex(body) for body in bodies]
     return [nodes_holding(cluster, etag, len(body)) for etag, body in zip(md5, bodies, strict=True)]
 
 
@@ -255,17 +236,18 @@ async def test_a_part_still_arriving_when_the_upload_is_aborted_leaves_nothing(
     upload_id = await uploads.initiate("racing", "late.bin")
     body = data(2 * MiB, 50)
     go = asyncio.Event()
-    received = await received_bytes(api)
+    received = await metric(api.session, api.url, RECEIVED)
     sending = asyncio.create_task(
         uploads.part(upload_id, 1, held_back(body, MiB, go), size=len(body))
     )
-    while await received_bytes(api) < received + 256 * KiB:  # the gateway is storing the part
+    # the gateway is storing the part
+    while await metric(api.session, api.url, RECEIVED) < received + 256 * KiB:
         assert not sending.done()
         await asyncio.sleep(0.02)
     assert (await uploads.abort(upload_id))[0] == 204
     go.set()
     status, answer = await sending
-    etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    etag = md5_hex(body)
     assert nodes_holding(shared_cluster, etag, len(body)) == set()
     assert committed_bytes(shared_cluster) == before
     assert (status, answer.get("error", {}).get("code")) == (404, "NoSuchUpload"), answer
@@ -278,7 +260,7 @@ async def test_completing_over_a_plain_object_reclaims_the_plain_replicas(
     plain = data(3 * MiB, 60)
     status, _ = await api.put("overplain", "o.bin", plain)
     assert status == 201
-    etag = hashlib.md5(plain, usedforsecurity=False).hexdigest()
+    etag = md5_hex(plain)
     assert nodes_holding(shared_cluster, etag, len(plain)) == set(shared_cluster.node_ids)
     await _multipart_object(uploads, "overplain", "o.bin", seed=70)
     assert nodes_holding(shared_cluster, etag, len(plain)) == set()

@@ -4,7 +4,6 @@ takes its parts back off the nodes; afterwards its id answers 404 NoSuchUpload e
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, nodes_holding
+from clusterkit import Api, committed_bytes, md5_hex, nodes_holding, start_cluster
 
 from shardgate.cli.dev import DevCluster
 from shardgate.transfer import PART_META, SIZE_META, Gateway, Uploader
@@ -23,25 +22,10 @@ MiB = 1024 * KiB
 LIFETIME = 2.0
 
 
-def committed_bytes(cluster: DevCluster) -> int:
-    return sum(
-        path.stat().st_size
-        for node_id in cluster.node_ids
-        for path in (cluster.data / node_id / "objects").rglob("*.data")
-    )
-
-
-def started(data: Path, **settings: str) -> DevCluster:
-    cluster = DevCluster(data, port=0)
-    cluster.env.update({f"SHARDGATE_GATEWAY_{name.upper()}": v for name, v in settings.items()})
-    cluster.start()
-    return cluster
-
-
 @pytest.fixture
 def expiring(tmp_path: Path) -> Iterator[DevCluster]:
     """Uploads live two seconds; the expiry job runs every second."""
-    cluster = started(tmp_path, upload_lifetime=str(LIFETIME), upload_expiry_interval="1")
+    cluster = start_cluster(tmp_path, upload_lifetime=str(LIFETIME), upload_expiry_interval="1")
     yield cluster
     cluster.stop()
 
@@ -49,7 +33,7 @@ def expiring(tmp_path: Path) -> Iterator[DevCluster]:
 @pytest.fixture
 def unswept(tmp_path: Path) -> Iterator[DevCluster]:
     """Uploads live two seconds, but the expiry job does not come round for an hour."""
-    cluster = started(
+    cluster = start_cluster(
         tmp_path, upload_lifetime=str(LIFETIME), upload_expiry_interval="3600", min_part_size="1024"
     )
     yield cluster
@@ -95,7 +79,7 @@ async def test_expired_upload_is_reclaimed_by_the_expiry_job(
     assert reclaimed >= LIFETIME
     print(f"\nexpired upload reclaimed {reclaimed:.1f}s after it was started")
     assert committed_bytes(expiring) == before
-    etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    etag = md5_hex(body)
     for status, answer in [
         await call(api, "GET", f"/v1/uploads/{upload_id}"),
         await call(api, "GET", f"/v1/uploads/{empty['upload_id']}"),

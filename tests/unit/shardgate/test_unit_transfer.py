@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from clusterkit import md5_hex
 
 from shardgate.cli.objects_cmd import parse_size
 from shardgate.transfer import (
@@ -44,7 +44,7 @@ class FakeGateway(Gateway):
         return {
             "part_number": number,
             "size": len(body),
-            "etag": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+            "etag": md5_hex(body),
         }
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -61,10 +61,6 @@ class FakeGateway(Gateway):
             return await self.part(number, kwargs["data"])
         self.completed = kwargs["json"]["parts"]
         return {"size": 0, "etag": "done"}
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 @pytest.fixture
@@ -105,9 +101,9 @@ async def test_a_put_resumes_the_matching_upload_and_sends_only_the_parts_missin
         upload("this-one", "file.bin", size, PART),
     ]
     held = [
-        {"part_number": 1, "size": PART, "etag": md5(data[:PART])},
-        {"part_number": 2, "size": PART, "etag": md5(b"something else")},
-        {"part_number": 4, "size": 584, "etag": md5(data[3 * PART :])},
+        {"part_number": 1, "size": PART, "etag": md5_hex(data[:PART])},
+        {"part_number": 2, "size": PART, "etag": md5_hex(b"something else")},
+        {"part_number": 4, "size": 584, "etag": md5_hex(data[3 * PART :])},
     ]
     gateway = FakeGateway(listing, held)
     await Uploader(gateway, part_size=PART, parallel=2, quiet=True).upload(
@@ -117,7 +113,7 @@ async def test_a_put_resumes_the_matching_upload_and_sends_only_the_parts_missin
     assert ("GET", "/v1/uploads/this-one") in gateway.calls
     assert gateway.sent == {2: data[PART : 2 * PART], 3: data[2 * PART : 3 * PART]}
     assert gateway.completed == [
-        {"part_number": n + 1, "etag": md5(data[n * PART : (n + 1) * PART])} for n in range(4)
+        {"part_number": n + 1, "etag": md5_hex(data[n * PART : (n + 1) * PART])} for n in range(4)
     ]
 
 
