@@ -237,3 +237,7 @@ class Catalog(Protocol):
 
     async def unwanted_replicas(self, replicas: Sequence[tuple[str, str, str]]) -> list[int]:
         """Indices of the (bucket, key, version) replicas that nothing in the catalog wants."""
+
+    async def purge_ended(self, before: float) -> int:
+        """Drop rows of uploads that ended (aborted, expired, commit window closed) before
+        `before`; the number dropped."""

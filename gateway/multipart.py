@@ -231,4 +231,7 @@ class MultipartUploads:
                     upload.key,
                     len(parts),
                 )
+        purged = await self._catalog.purge_ended(now - self.rules.lifetime)
+        if purged:
+            log.info("forgot %d ended uploads older than the upload lifetime", purged)
         return len(expired)

@@ -57,3 +57,19 @@ class SqliteSweep(SqliteDb):
             ]
 
         return await self._run(check)
+
+    async def purge_ended(self, before: float) -> int:
+        """Forget aborted and expired uploads and presigned uploads whose windows closed before
+        `before`; their leftovers on nodes are then simply unwanted. The rows dropped."""
+
+        def purge(db: sqlite3.Connection) -> int:
+            uploads = db.execute(
+                "DELETE FROM uploads WHERE state IN ('aborted', 'expired') AND expires < ?",
+                (before,),
+            ).rowcount
+            pending = db.execute(
+                "DELETE FROM pending_uploads WHERE expires < ?", (before,)
+            ).rowcount
+            return int(uploads + pending)
+
+        return await self._run(purge)
