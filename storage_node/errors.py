@@ -83,3 +83,8 @@ class IncompleteBody(NodeError):
 class InsufficientStorage(NodeError):
     status = 507
     code = "InsufficientStorage"
+
+
+class PeerUnreachable(NodeError):
+    status = 502
+    code = "PeerUnreachable"
