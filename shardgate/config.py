@@ -45,6 +45,8 @@ class NodeConfig:
     tombstone_reclaim_age: float = 7 * 86400.0  # longer than any node stays down unrepaired
     ring_file: str = ""  # without one the node stores and serves but does not replicate
     replicate_interval: float = 30.0  # 0 turns the replicator off
+    scrub_interval: float = 86400.0  # a pass re-reading everything starts this often; 0: never
+    scrub_rate: float = 20.0 * MiB  # bytes a second the scrubber may read
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -16,13 +16,24 @@ from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
 from storage_node.auth import signature_middleware
 from storage_node.disk import DiskStore
-from storage_node.keys import CONFIG, METRICS, PEERS, REPLICATOR, STORE, SWEEPER
+from storage_node.keys import (
+    CONFIG,
+    METRICS,
+    PEERS,
+    QUARANTINE,
+    REPLICATOR,
+    SCRUBBER,
+    STORE,
+    SWEEPER,
+)
 from storage_node.metrics import NodeMetrics
 from storage_node.objects import stamp_validators
 from storage_node.peers import PeerClient
 from storage_node.replicator import Replicator
 from storage_node.replicator_metrics import ReplicatorMetrics
 from storage_node.routes import ROUTES
+from storage_node.scrubber import Quarantine, Scrubber
+from storage_node.scrubber_metrics import ScrubberMetrics
 from storage_node.store import Store
 from storage_node.sweeper import Sweeper
 from storage_node.sweeper_metrics import SweeperMetrics
@@ -52,6 +63,10 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
             metrics=SweeperMetrics.create(registry),
         )
         app.cleanup_ctx.append(every(lambda a: a[CONFIG].sweep_interval, _sweep))
+        scrubbing = ScrubberMetrics.create(registry)
+        app[QUARANTINE] = Quarantine(store, scrubbing, lambda: app.get(REPLICATOR))
+        app[SCRUBBER] = Scrubber(store, app[QUARANTINE], scrubbing, rate=config.scrub_rate)
+        app.cleanup_ctx.append(every(lambda a: a[CONFIG].scrub_interval, _scrub))
         if config.ring_file:
             # After _peers: the replicator pushes through the peer client.
             app.cleanup_ctx.append(_replicator_of(store))
@@ -91,6 +106,20 @@ async def _sweep(app: web.Application) -> None:
             ", ".join(f"{k} {n}" for k, n in report.files.items() if n),
             report.errors,
         )
+
+
+async def _scrub(app: web.Application) -> None:
+    try:
+        report = await app[SCRUBBER].scrub_once()
+    except OSError as exc:
+        log.warning("scrub failed; will retry: %s", exc)
+        return
+    log.info(
+        "scrub pass: %d objects, %d bytes checked, %d corrupt",
+        report.objects,
+        report.bytes,
+        report.corrupt,
+    )
 
 
 async def _replicate(app: web.Application) -> None:

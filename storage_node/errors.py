@@ -88,3 +88,10 @@ class InsufficientStorage(NodeError):
 class PeerUnreachable(NodeError):
     status = 502
     code = "PeerUnreachable"
+
+
+class ReplicaCorrupt(NodeError):
+    """This node's copy failed its checksum: another replica must serve (and replace) it."""
+
+    status = 503
+    code = "ReplicaCorrupt"

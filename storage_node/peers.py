@@ -77,6 +77,16 @@ class PeerClient:
         answer = await self._call(peer_url, "POST", PREFIX + "/digests", body)
         return {int(p): digest for p, digest in answer["digests"].items()}
 
+    async def ask_push(
+        self, peer_url: str, partition: int, obj_hash: str, version: str, to_url: str
+    ) -> int:
+        """Have the peer push its copy (that version or newer) to `to_url`; the status it got."""
+        body = {"peer_url": to_url, "version": version}
+        answer = await self._call(
+            peer_url, "POST", object_path(partition, obj_hash) + "/push", body
+        )
+        return int(answer["status"])
+
     async def _call(self, peer_url: str, method: str, path: str, body: Any = None) -> Any:
         headers = sign_request(self._secret, method, path)
         async with self._session.request(

@@ -92,6 +92,25 @@ class Replicator:
             self._metrics.record(report, time.monotonic() - started)
         return report
 
+    async def restore(self, partition: int, obj_hash: str, version: str) -> bool:
+        """Get a good copy of `version` (or newer) pushed here by another replica."""
+        ring = self._rings.current()
+        if ring is None or self._me not in {node.id for node in ring.nodes}:
+            return False
+        me = ring.node(self._me)
+        for peer in ring.preference(partition):
+            if peer.id == self._me:
+                continue
+            try:
+                status = await self._peers.ask_push(peer.url, partition, obj_hash, version, me.url)
+            except PeerErrors as exc:
+                log.info("restore of %s from %s failed: %r", obj_hash, peer.id, exc)
+                continue
+            if status in (200, 201, 409):
+                log.info("restored %s/%s version %s from %s", partition, obj_hash, version, peer.id)
+                return True
+        return False
+
     def _held(self) -> list[int]:
         return sorted(int(p.name) for p in self._store.objects.iterdir() if p.name.isdigit())
 

@@ -27,6 +27,7 @@ ROUTES = [
     web.post(SWEEP_PATH, sweep.run_sweep),
     web.get(SWEEP_PATH + "/candidates", sweep.list_candidates),
     web.post(SWEEP_PATH + "/discard", sweep.discard_replicas),
+    web.post(PREFIX + "/scrub", sweep.run_scrub),
     web.put(_DIRECT, direct.put_direct),
     web.post(_DIRECT, direct.post_direct),
     web.get(_DIRECT, direct.get_direct),
