@@ -43,13 +43,14 @@ from gateway.replicated_write import ReplicatedWriter
 from gateway.routes import ROUTES
 from gateway.sqlite_catalog import SqliteCatalog
 from gateway.sweep import SweepCoordinator
-from ring import Ring, load_ring_file
+from ring import Ring, RingWatch, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
 from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
 
 log = logging.getLogger(__name__)
-RING = web.AppKey("ring", Ring)
+_FIRST_RING = web.AppKey("first_ring", Ring)
+_RINGS = web.AppKey("rings", RingWatch)
 _PROBE = web.AppKey("probe", asyncio.Task[None])
 _DRAIN = web.AppKey("drain", RepairDrain)
 
@@ -72,7 +73,8 @@ def create_app(config: GatewayConfig) -> web.Application:
         client_max_size=1024**2,
     )
     app[CONFIG] = config
-    app[RING] = ring
+    app[_FIRST_RING] = ring  # services then follow the ring file: app[OBJECTS].ring
+    app[_RINGS] = RingWatch(config.ring_file)
     app[REGISTRY_KEY] = registry
     app[METRICS] = GatewayMetrics.create(registry)
     app[BULKHEAD] = Bulkhead(
@@ -126,7 +128,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[HEALTH] = health
         writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)
         app[OBJECTS] = ObjectService(
-            ring=app[RING],
+            ring=app[_FIRST_RING],
             catalog=app[CATALOG],
             client=client,
             health=health,
@@ -156,15 +158,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             direct=app[DIRECT],
         )
         app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
-        app[_DRAIN] = RepairDrain(app[RING], app[CATALOG], client, health)
+        app[_DRAIN] = RepairDrain(lambda: app[OBJECTS].ring, app[CATALOG], client, health)
         yield
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:
-    health, metrics, ring = app[HEALTH], app[METRICS], app[RING]
+    health, metrics = app[HEALTH], app[METRICS]
 
     async def probe_forever() -> None:
         while True:
+            ring = await _follow_ring_file(app)
             await asyncio.gather(*(health.probe(node) for node in ring.nodes))
             for node in ring.nodes:
                 metrics.node_up.labels(node.id).set(1 if health.is_up(node.id) else 0)
@@ -175,6 +178,30 @@ async def _health_probe(app: web.Application) -> AsyncIterator[None]:
     app[_PROBE].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await app[_PROBE]
+
+
+async def _follow_ring_file(app: web.Application) -> Ring:
+    """The ring in force, switched to the ring file's new epoch when one appears (checked with
+    every health probe); a ring that would re-place everything or break the quorum is refused."""
+    objects, config = app[OBJECTS], app[CONFIG]
+    # Building a ring of thousands of partitions takes a while: off the loop.
+    latest = await asyncio.get_running_loop().run_in_executor(None, app[_RINGS].current)
+    current = objects.ring
+    if latest is None or latest.epoch == current.epoch:
+        return current
+    if latest.partition_power != current.partition_power or latest.replicas < config.write_quorum:
+        log.error(
+            "ring epoch %d refused: partition power %d -> %d, replicas %d (write quorum %d)",
+            latest.epoch,
+            current.partition_power,
+            latest.partition_power,
+            latest.replicas,
+            config.write_quorum,
+        )
+        return current
+    log.info("ring epoch %d in force (was %d)", latest.epoch, current.epoch)
+    objects.ring = latest
+    return latest
 
 
 async def _expire_uploads(app: web.Application) -> None:
@@ -189,7 +216,7 @@ async def _sweep_orphans(app: web.Application) -> None:
     """Have the nodes that are up discard the replicas the catalog no longer wants (nodes
     sweep their own temp files and pending uploads on their own)."""
     health = app[HEALTH]
-    nodes = [node for node in app[RING].nodes if health.is_up(node.id)]
+    nodes = [node for node in app[OBJECTS].ring.nodes if health.is_up(node.id)]
     for sweep in await app[SWEEPS].sweep(nodes, dry_run=False, local=False):
         if sweep.report.total_files:
             log.info(

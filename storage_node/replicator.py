@@ -73,7 +73,7 @@ class Replicator:
         """One pass over every partition held here; peers that cannot be reached wait a pass."""
         started = time.monotonic()
         report = PassReport()
-        ring = self._rings.current()
+        ring = await asyncio.get_running_loop().run_in_executor(None, self._rings.current)
         if ring is None:
             return report
         held = await asyncio.get_running_loop().run_in_executor(self._store.pool, self._held)
