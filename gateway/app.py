@@ -28,6 +28,7 @@ from gateway.keys import (
     DIRECT,
     HEALTH,
     METRICS,
+    MIRROR_OUTBOX,
     MULTIPART,
     OBJECTS,
 )
@@ -88,6 +89,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
     app.cleanup_ctx.append(_upload_expiry)
+    app.cleanup_ctx.append(_mirror)
     app.add_routes(ROUTES)
     return app
 
@@ -96,6 +98,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
     catalog = SqliteCatalog(app[CONFIG].catalog_path)
     await catalog.open()
     app[CATALOG] = catalog
+    app[MIRROR_OUTBOX] = catalog
     config = app[CONFIG]
     app[API_KEYS] = ApiKeys(
         catalog, config.admin_key_sha256, cache_seconds=config.api_key_cache_seconds
@@ -184,3 +187,23 @@ async def _upload_expiry(app: web.Application) -> AsyncIterator[None]:
     app[_EXPIRY].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await app[_EXPIRY]
+
+
+async def _mirror(app: web.Application) -> AsyncIterator[None]:
+    """The S3 mirror: queue metrics always; workers too unless `shardgate mirror run` has them."""
+    # cloud_sync sits above gateway (it reads objects through gateway's services), so it is
+    # imported when an app starts, not when the gateway package is imported.
+    from cloud_sync import MirrorMetrics, MirrorService
+
+    config = app[CONFIG]
+    service = MirrorService(
+        config=config,
+        outbox=app[MIRROR_OUTBOX],
+        catalog=app[CATALOG],
+        source=app[OBJECTS],
+        metrics=MirrorMetrics.create(app[REGISTRY_KEY]),
+        run_workers=config.mirror_in_gateway,
+    )
+    await service.start()
+    yield
+    await service.stop()

@@ -9,6 +9,7 @@ from gateway.bulkhead import Bulkhead
 from gateway.catalog import Catalog
 from gateway.direct_uploads import DirectUploads
 from gateway.metrics import GatewayMetrics
+from gateway.mirror_outbox import MirrorOutbox
 from gateway.multipart import MultipartUploads
 from gateway.node_health import NodeHealth
 from gateway.object_service import ObjectService
@@ -23,4 +24,5 @@ API_KEYS = web.AppKey("api_keys", ApiKeys)
 BULKHEAD = web.AppKey("bulkhead", Bulkhead)
 DIRECT = web.AppKey("direct", DirectUploads)
 MULTIPART = web.AppKey("multipart", MultipartUploads)
+MIRROR_OUTBOX = web.AppKey("mirror_outbox", MirrorOutbox)
 PRINCIPAL = web.RequestKey("principal", Principal)
