@@ -13,9 +13,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from cloud_sync.metrics import MirrorMetrics
 from cloud_sync.service import MirrorService
+from gateway.app import node_access
 from gateway.metrics import GatewayMetrics
-from gateway.node_health import NodeHealth
-from gateway.nodes import NodeClient
 from gateway.object_service import ObjectService
 from gateway.replicated_read import ReplicatedReader
 from gateway.replicated_write import ReplicatedWriter
@@ -36,15 +35,7 @@ async def run_mirror(config: GatewayConfig, metrics_port: int | None) -> None:
     await catalog.open()
     try:
         async with aiohttp.ClientSession(auto_decompress=False) as session:
-            client = NodeClient(
-                session,
-                config.cluster_secret,
-                connect_timeout=config.node_connect_timeout,
-                io_timeout=config.node_io_timeout,
-            )
-            health = NodeHealth(
-                client, interval=config.health_interval, down_backoff=config.node_down_backoff
-            )
+            client, health = node_access(session, config)
             node_metrics = GatewayMetrics.create(registry)
             # Only reads happen here; the writer is what ObjectService is built with.
             objects = ObjectService(

@@ -111,15 +111,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[CONFIG], app[METRICS]
     connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-        client = NodeClient(
-            session,
-            config.cluster_secret,
-            connect_timeout=config.node_connect_timeout,
-            io_timeout=config.node_io_timeout,
-        )
-        health = NodeHealth(
-            client, interval=config.health_interval, down_backoff=config.node_down_backoff
-        )
+        client, health = node_access(session, config)
         app[HEALTH] = health
         writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)
         app[OBJECTS] = ObjectService(
@@ -152,6 +144,22 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             direct=app[DIRECT],
         )
         yield
+
+
+def node_access(
+    session: aiohttp.ClientSession, config: GatewayConfig
+) -> tuple[NodeClient, NodeHealth]:
+    """The signed node client and the view of node health, as every process reading nodes has."""
+    client = NodeClient(
+        session,
+        config.cluster_secret,
+        connect_timeout=config.node_connect_timeout,
+        io_timeout=config.node_io_timeout,
+    )
+    health = NodeHealth(
+        client, interval=config.health_interval, down_backoff=config.node_down_backoff
+    )
+    return client, health
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:
