@@ -5,11 +5,12 @@ Plain class, no HTTP: handlers turn requests into these calls and results into r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterable, Mapping, Sequence
 
-from gateway.catalog import BucketRecord, Catalog, ObjectRecord, PartRecord, Repair
+from gateway.catalog import BucketRecord, Catalog, MirrorStatus, ObjectRecord, PartRecord, Repair
 from gateway.content_types import check_head, check_type
 from gateway.errors import (
     EntityTooLarge,
@@ -99,6 +100,13 @@ class ObjectService:
     def forget_bucket(self, name: str) -> None:
         self._buckets.pop(name, None)
 
+    async def as_published(self, record: ObjectRecord) -> ObjectRecord:
+        """A just-committed record as the catalog shows it: in a mirrored bucket, its copy to
+        S3 is pending (the commit queued the job)."""
+        if (await self.bucket(record.bucket)).mirror:
+            return dataclasses.replace(record, mirror=MirrorStatus("pending"))
+        return record
+
     async def head(self, bucket: str, key: str) -> ObjectRecord:
         record = await self._catalog.get_object(bucket, key)
         if record is None:
@@ -175,7 +183,7 @@ class ObjectService:
         elif previous is not None:
             await self.retire(previous, record)
         self._metrics.repairs_queued.inc(len(repairs))
-        return record
+        return await self.as_published(record)
 
     async def stage(
         self,
@@ -228,7 +236,7 @@ class ObjectService:
         previous = await self._catalog.get_object(bucket, key)
         if await self._catalog.commit_object(record) and previous is not None:
             await self.retire(previous, record)
-        return record
+        return await self.as_published(record)
 
     async def list(
         self, bucket: str, *, prefix: str, after: str, limit: int

@@ -26,7 +26,9 @@ async def get_mirror(request: web.Request) -> web.Response:
                 "bucket": config.mirror_bucket or None,
                 "prefix": config.mirror_prefix,
             },
-            "workers": config.mirror_workers if config.mirror_in_gateway else 0,
+            "workers": config.mirror_workers
+            if config.mirror_in_gateway and config.mirror_bucket
+            else 0,
         }
     )
 
