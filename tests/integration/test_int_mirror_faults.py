@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,20 +16,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from clusterkit import Api, Body, MiB, labelled_metric, put_bucket, start_cluster
-from s3kit import SeaweedS3, check_in_s3, hashed, idle, mirror_settings, wait_mirror
+from s3kit import SeaweedS3, check_in_s3, hashed, idle, mirror_jobs, mirror_settings, wait_mirror
 
 from shardgate.cli.dev import DevCluster
 
 JOBS = "shardgate_mirror_jobs_total"
-
-
-def catalog_jobs(cluster: DevCluster) -> list[tuple[int, str, str, int, float | None]]:
-    """(id, op, state, attempts, lease_until) of every mirror job, read from the catalog file."""
-    uri = f"file:{cluster.data / 'gateway' / 'catalog.sqlite3'}?mode=ro"
-    with sqlite3.connect(uri, uri=True, timeout=10) as db:
-        return db.execute(
-            "SELECT id, op, state, attempts, lease_until FROM mirror_jobs ORDER BY id"
-        ).fetchall()
 
 
 def shardgate(cluster: DevCluster, *args: str) -> str:
@@ -134,21 +124,21 @@ async def test_sigkilled_gateway_leaves_every_job_done_once_in_effect(
             await delete(api, "bkt", f"k{n:02d}")
             del expected[f"k{n:02d}"]
         await wait_mirror(api, lambda s: s["depth"]["queued"] == 100, 10, "100 queued jobs")
-        assert len(catalog_jobs(cluster)) == 100
+        assert len(mirror_jobs(cluster)) == 100
 
         cluster.gateway.stop()  # type: ignore[union-attr]
         cluster.env["SHARDGATE_GATEWAY_MIRROR_IN_GATEWAY"] = "true"
         cluster.start_gateway()
         deadline = time.monotonic() + 30
         while True:  # kill once a job is in flight (leased and unfinished)
-            jobs = catalog_jobs(cluster)
+            jobs = mirror_jobs(cluster)
             in_flight = [j for j in jobs if j[2] == "queued" and j[4] and j[4] > time.time()]
             if in_flight:
                 break
             assert time.monotonic() < deadline, "no job was ever seen in flight"
             await asyncio.sleep(0.01)
         cluster.gateway.kill()  # type: ignore[union-attr]
-        jobs = catalog_jobs(cluster)
+        jobs = mirror_jobs(cluster)
         in_flight_ids = {j[0] for j in jobs if j[2] == "queued" and j[4] is not None}
         finished = sum(1 for j in jobs if j[2] != "queued")
         print(
@@ -159,7 +149,7 @@ async def test_sigkilled_gateway_leaves_every_job_done_once_in_effect(
         cluster.start_gateway()
         api = Api(session, cluster.url, cluster.api_key)
         await wait_mirror(api, idle, 120, "an empty queue after the restart")
-        jobs = catalog_jobs(cluster)
+        jobs = mirror_jobs(cluster)
         assert len(jobs) == 100
         assert {state for _, _, state, _, _ in jobs} <= {"done", "superseded"}
         # The jobs in flight at the kill were taken again once their lease ran out.

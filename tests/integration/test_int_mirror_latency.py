@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from clusterkit import Api, Body, MiB, Sampler, put_bucket, rss_bytes, start_cluster
-from s3kit import SeaweedS3, mirror_settings
+from s3kit import SeaweedS3, mirror_jobs, mirror_settings
 
 GiB = 1024 * MiB
 
@@ -58,6 +58,10 @@ async def test_gateway_stays_quick_while_a_1_gib_object_is_mirrored(
         stored = s3.client().head_object(Bucket=s3.bucket, Key="latency/huge/one.bin")
         assert stored["ContentLength"] == GiB
         assert stored["Metadata"]["shardgate-etag"] == answer["etag"]
+        # One attempt, though it outlasted the 5 s lease several times: the lease was renewed.
+        assert [(op, state, attempts) for _, op, state, attempts, _ in mirror_jobs(cluster)] == [
+            ("put", "done", 1)
+        ]
         samples = [int(v) for v in rss.samples if isinstance(v, int)]
         p50 = statistics.median(latencies)
         p95 = statistics.quantiles(latencies, n=20)[-1]
