@@ -41,5 +41,7 @@ async def retry_failed(request: web.Request) -> web.Response:
     everything = body.get("all") is True
     if everything == (job is not None) or not (job is None or type(job) is int):
         raise InvalidArgument('send {"job": <id>} or {"all": true}')
+    if job is not None and not 0 <= job < 2**63:  # SQLite's integer range
+        raise InvalidArgument("job must be the id of a job, as `mirror status` shows it")
     count = await request.app[MIRROR_OUTBOX].requeue_mirror_jobs(job, time.time())
     return web.json_response({"requeued": count})

@@ -39,7 +39,16 @@ async def test_mirror_routes_are_for_admins_and_check_their_body(
     inproc_cluster: InProcCluster,
 ) -> None:
     c = inproc_cluster
-    for body in ({}, {"all": False}, {"job": "7"}, {"job": 1, "all": True}, [1]):
+    bad = (
+        {},
+        {"all": False},
+        {"job": "7"},
+        {"job": True},
+        {"job": 2**64},
+        {"job": 1, "all": True},
+        [1],
+    )
+    for body in bad:
         resp = await c.client.post("/v1/mirror/retry", json=body, headers=c.auth)
         assert resp.status == 400, body
         assert (await resp.json())["error"]["code"] == "InvalidArgument"
