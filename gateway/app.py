@@ -17,6 +17,7 @@ from gateway.access import ApiKeys
 from gateway.admission import admission_middleware
 from gateway.auth import auth_middleware
 from gateway.bulkhead import Bulkhead
+from gateway.catalog import Catalog
 from gateway.cors import cors_middleware
 from gateway.direct_uploads import DirectUploads
 from gateway.errors import GatewayError
@@ -28,6 +29,7 @@ from gateway.keys import (
     DIRECT,
     HEALTH,
     METRICS,
+    MIRROR_OUTBOX,
     MULTIPART,
     OBJECTS,
     SWEEPS,
@@ -96,6 +98,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].upload_expiry_interval, _expire_uploads))
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].sweep_interval, _sweep_orphans))
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].repair_interval, _drain_repairs))
+    app.cleanup_ctx.append(_mirror)
     app.add_routes(ROUTES)
     return app
 
@@ -104,6 +107,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
     catalog = SqliteCatalog(app[CONFIG].catalog_path)
     await catalog.open()
     app[CATALOG] = catalog
+    app[MIRROR_OUTBOX] = catalog
     config = app[CONFIG]
     app[API_KEYS] = ApiKeys(
         catalog, config.admin_key_sha256, cache_seconds=config.api_key_cache_seconds
@@ -116,29 +120,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[CONFIG], app[METRICS]
     connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-        client = NodeClient(
-            session,
-            config.cluster_secret,
-            connect_timeout=config.node_connect_timeout,
-            io_timeout=config.node_io_timeout,
-        )
-        health = NodeHealth(
-            client, interval=config.health_interval, down_backoff=config.node_down_backoff
-        )
+        client, health = node_access(session, config)
         app[HEALTH] = health
         writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)
-        app[OBJECTS] = ObjectService(
-            ring=app[_FIRST_RING],
-            catalog=app[CATALOG],
-            client=client,
-            health=health,
-            writer=writer,
-            reader=ReplicatedReader(client, health, metrics),
-            metrics=metrics,
-            write_quorum=config.write_quorum,
-            max_object_size=config.max_object_size,
-            io_timeout=config.node_io_timeout,
-            staging_lifetime=config.upload_lifetime,
+        app[OBJECTS] = object_service(
+            config, app[_FIRST_RING], app[CATALOG], client, health, writer, metrics
         )
         app[DIRECT] = DirectUploads(
             config=config,
@@ -160,6 +146,47 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
         app[_DRAIN] = RepairDrain(lambda: app[OBJECTS].ring, app[CATALOG], client, health)
         yield
+
+
+def object_service(
+    config: GatewayConfig,
+    ring: Ring,
+    catalog: Catalog,
+    client: NodeClient,
+    health: NodeHealth,
+    writer: ReplicatedWriter,
+    metrics: GatewayMetrics,
+) -> ObjectService:
+    """Objects as every process serving or reading them sees them."""
+    return ObjectService(
+        ring=ring,
+        catalog=catalog,
+        client=client,
+        health=health,
+        writer=writer,
+        reader=ReplicatedReader(client, health, metrics),
+        metrics=metrics,
+        write_quorum=config.write_quorum,
+        max_object_size=config.max_object_size,
+        io_timeout=config.node_io_timeout,
+        staging_lifetime=config.upload_lifetime,
+    )
+
+
+def node_access(
+    session: aiohttp.ClientSession, config: GatewayConfig
+) -> tuple[NodeClient, NodeHealth]:
+    """The signed node client and the view of node health, as every process reading nodes has."""
+    client = NodeClient(
+        session,
+        config.cluster_secret,
+        connect_timeout=config.node_connect_timeout,
+        io_timeout=config.node_io_timeout,
+    )
+    health = NodeHealth(
+        client, interval=config.health_interval, down_backoff=config.node_down_backoff
+    )
+    return client, health
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:
@@ -236,3 +263,23 @@ async def _drain_repairs(app: web.Application) -> None:
         return
     if repaired:
         log.info("repaired %d replicas that had missed a write", repaired)
+
+
+async def _mirror(app: web.Application) -> AsyncIterator[None]:
+    """The S3 mirror: queue metrics always; workers too unless `shardgate mirror run` has them."""
+    # cloud_sync sits above gateway (it reads objects through gateway's services), so it is
+    # imported when an app starts, not when the gateway package is imported.
+    from cloud_sync import MirrorMetrics, MirrorService
+
+    config = app[CONFIG]
+    service = MirrorService(
+        config=config,
+        outbox=app[MIRROR_OUTBOX],
+        catalog=app[CATALOG],
+        source=app[OBJECTS],
+        metrics=MirrorMetrics.create(app[REGISTRY_KEY]),
+        run_workers=config.mirror_in_gateway,
+    )
+    await service.start()
+    yield
+    await service.stop()
