@@ -148,6 +148,17 @@ class ReplicatedWriter:
         try:
             etag, sha256, total = await self._broadcast(body, slots, need, req)
             result = await fan
+        except QuorumNotReached:
+            # Replicas already holding the whole body commit whatever happens here, so cancelling
+            # them would leave a version nobody withdraws: end every stream, then take back
+            # whatever committed.
+            for slot in slots:
+                await slot.offer(None, self._stall)
+            ended = await fan
+            await self.withdraw(
+                req.addr, req.version, [s.node for s, a in ended.ok if not a.superseded]
+            )
+            raise
         except BaseException:
             fan.cancel()
             await asyncio.gather(fan, return_exceptions=True)

@@ -63,6 +63,10 @@ class FakeClient:
             raise NodeUnavailable(node, "connection refused")
         if mode == "stall":
             await asyncio.Event().wait()
+        if mode == "detached":
+            # A real node commits once it has Content-Length bytes, even if the gateway has gone.
+            consuming = asyncio.ensure_future(self._consume_until(node, body, size))
+            return await asyncio.shield(consuming)
         md5, total, kept, chunks = hashlib.md5(usedforsecurity=False), 0, bytearray(), 0
         async for chunk in body:
             chunks += 1
@@ -78,6 +82,21 @@ class FakeClient:
         self.committed.append(node.id)
         etag = "0" * 32 if mode == "bad_etag" else md5.hexdigest()
         return PutAck(node.id, etag=etag, size=total)
+
+    async def _consume_until(
+        self, node: Node, body: AsyncIterable[bytes], size: int | None
+    ) -> PutAck:
+        got = bytearray()
+        async for chunk in body:
+            got += chunk
+            if size is not None and len(got) >= size:
+                break
+        if size is not None and len(got) < size:
+            raise NodeFailed(node, "incomplete body", 400)
+        self.committed.append(node.id)
+        return PutAck(
+            node.id, etag=hashlib.md5(got, usedforsecurity=False).hexdigest(), size=size or 0
+        )
 
     async def discard(self, node: Node, addr: ObjectAddress, version: str) -> bool:
         self.discarded.append(node.id)
@@ -204,6 +223,25 @@ async def test_two_failures_mid_body_leave_nothing_visible() -> None:
     with pytest.raises(QuorumNotReached):
         await write(make_writer(client)[0], body_of(256 * KiB))
     assert client.visible() == set()
+
+
+async def test_a_replica_holding_the_whole_body_is_withdrawn_when_quorum_fails_at_the_end() -> None:
+    data = body_of(12 * KiB)
+
+    async def then_pause() -> AsyncIterator[bytes]:
+        async for chunk in chunked(data):
+            yield chunk
+        await asyncio.sleep(0.05)  # the client's last read: replicas fail meanwhile
+
+    client = FakeClient(
+        {PRIMARIES[0]: "fail_mid", PRIMARIES[1]: "fail_mid", PRIMARIES[2]: "detached"}
+    )
+    writer, _ = make_writer(client)
+    with pytest.raises(QuorumNotReached):
+        await writer.write(RING, request(size=len(data)), then_pause(), 2)
+    await asyncio.sleep(0.05)
+    assert client.committed == [PRIMARIES[2]]  # it had every byte, so it committed
+    assert client.visible() == set()  # and the write took it back
 
 
 async def test_too_few_live_nodes_fails_before_streaming() -> None:
