@@ -31,7 +31,7 @@ from gateway.keys import (
     MULTIPART,
     OBJECTS,
 )
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, refresh_catalog_gauges
 from gateway.multipart import MultipartUploads, PartRules
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
@@ -42,7 +42,15 @@ from gateway.routes import ROUTES
 from gateway.sqlite_catalog import SqliteCatalog
 from ring import Ring, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
-from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
+from shardgate.web import (
+    REGISTRY_KEY,
+    add_cors_headers,
+    background_task,
+    error_middleware,
+    metrics_middleware,
+    request_id_middleware,
+    stamp_request_id,
+)
 
 log = logging.getLogger(__name__)
 RING = web.AppKey("ring", Ring)
@@ -59,6 +67,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     registry = CollectorRegistry()
     app = web.Application(
         middlewares=[
+            request_id_middleware,
             metrics_middleware(registry),
             error_middleware,
             cors_middleware(),
@@ -70,7 +79,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app[CONFIG] = config
     app[RING] = ring
     app[REGISTRY_KEY] = registry
-    app[METRICS] = GatewayMetrics.create(registry)
+    app[METRICS] = GatewayMetrics.create(registry, [node.id for node in ring.nodes])
     app[BULKHEAD] = Bulkhead(
         {
             "upload": config.upload_limit,
@@ -84,10 +93,12 @@ def create_app(config: GatewayConfig) -> web.Application:
         },
     )
     app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
     app.cleanup_ctx.append(_upload_expiry)
+    app.cleanup_ctx.append(background_task(_catalog_gauges))
     app.add_routes(ROUTES)
     return app
 
@@ -149,6 +160,10 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             direct=app[DIRECT],
         )
         yield
+
+
+async def _catalog_gauges(app: web.Application) -> None:
+    await refresh_catalog_gauges(app[METRICS], app[CATALOG], app[CONFIG].metrics_interval)
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:

@@ -234,3 +234,6 @@ class Catalog(Protocol):
         """Hide the object unless a version newer than the delete's is current."""
 
     async def pending_repairs(self, limit: int) -> list[Repair]: ...
+
+    async def count_repairs(self) -> int:
+        """How many replicas wait for repair (the repair queue's depth)."""

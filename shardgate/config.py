@@ -42,6 +42,9 @@ class NodeConfig:
     io_threads: int = 32
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True
+    metrics_interval: float = 15.0  # disk free/total gauges
+    inventory_interval: float = 300.0  # object counts: lists every object directory
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class GatewayConfig:
     api_key_cache_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True
+    metrics_interval: float = 10.0  # gauges read from the catalog (repair queue depth)
 
     @property
     def catalog_path(self) -> Path:

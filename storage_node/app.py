@@ -9,11 +9,19 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from shardgate.config import NodeConfig
-from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
+from shardgate.web import (
+    REGISTRY_KEY,
+    add_cors_headers,
+    background_task,
+    error_middleware,
+    metrics_middleware,
+    request_id_middleware,
+    stamp_request_id,
+)
 from storage_node.auth import signature_middleware
 from storage_node.disk import DiskStore
 from storage_node.keys import CONFIG, METRICS, PEERS, STORE
-from storage_node.metrics import NodeMetrics
+from storage_node.metrics import NodeMetrics, refresh_disk_gauges, refresh_inventory
 from storage_node.objects import stamp_validators
 from storage_node.peers import PeerClient
 from storage_node.routes import ROUTES
@@ -24,7 +32,12 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     """A node serving `store` (by default the disk store in config.data_dir)."""
     registry = CollectorRegistry()
     app = web.Application(
-        middlewares=[metrics_middleware(registry), error_middleware, signature_middleware(config)],
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware(registry),
+            error_middleware,
+            signature_middleware(config),
+        ],
         client_max_size=1024**2,
     )
     app[CONFIG] = config
@@ -35,7 +48,10 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     app[METRICS] = NodeMetrics.create(registry)
     app.on_response_prepare.append(stamp_validators)
     app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(stamp_request_id)
     app.cleanup_ctx.append(_peers)
+    app.cleanup_ctx.append(background_task(_disk_gauges))
+    app.cleanup_ctx.append(background_task(_inventory))
     app.on_cleanup.append(_close_store)
     app.add_routes(ROUTES)
     return app
@@ -52,3 +68,11 @@ async def _peers(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         app[PEERS] = PeerClient(session, config.cluster_secret, config.chunk_size)
         yield
+
+
+async def _disk_gauges(app: web.Application) -> None:
+    await refresh_disk_gauges(app[METRICS], app[STORE], app[CONFIG].metrics_interval)
+
+
+async def _inventory(app: web.Application) -> None:
+    await refresh_inventory(app[METRICS], app[STORE], app[CONFIG].inventory_interval)

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from shardgate import request_id
 from shardgate.internal_api import object_path, put_headers
 from shardgate.signing import sign_request
 from storage_node.records import ObjectMeta
@@ -39,6 +40,7 @@ class PeerClient:
             meta.bucket, meta.key, meta.version, meta.content_type, meta.user_meta, meta.size
         )
         headers.update(sign_request(self._secret, "PUT", target))
+        headers.update(request_id.outgoing_headers())
         async with self._session.put(
             peer_url + target, data=self._file_chunks(path), headers=headers
         ) as resp:
