@@ -1,0 +1,127 @@
+"""What the deploy/ tests share: where the files are, the CLI's parser, and the metric names the
+code really exports (collected from the gateway's and a node's own registries)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from shardgate.cli import build_parser
+from shardgate.config import GatewayConfig, NodeConfig
+from shardgate.web import REGISTRY_KEY
+
+REPO = Path(__file__).resolve().parents[3]
+DEPLOY = REPO / "deploy"
+
+# Series the mirror (issue 8) and sweeper (issue 7) branches add, being built beside this one,
+# named as those branches define them. The dashboard and alerts use them already; delete this
+# list once both have been merged, so that every name is checked against the registries.
+PROVIDED_BY_OTHER_BRANCHES = frozenset(
+    {
+        "shardgate_mirror_queue_depth",  # Gauge {state}
+        "shardgate_mirror_lag_seconds",  # Gauge
+        "shardgate_mirror_jobs_total",  # Counter {op, result}
+        "shardgate_mirror_bytes_total",  # Counter
+        "shardgate_sweeper_reclaimed_files_total",  # Counter {kind}
+        "shardgate_sweeper_reclaimed_bytes_total",  # Counter {kind}
+        "shardgate_sweeper_last_run_timestamp_seconds",  # Gauge
+        "shardgate_sweeper_run_duration_seconds",  # Histogram
+        "shardgate_sweeper_errors_total",  # Counter
+    }
+)
+# Series Prometheus itself records for every target.
+PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
+
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "info": ("_info",),
+}
+
+
+def sample_names(registry: CollectorRegistry) -> set[str]:
+    """Every sample name a registry can expose, whether or not a labelled child exists yet."""
+    names = set()
+    for family in registry.collect():
+        names |= {family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",))}
+    return names
+
+
+def gateway_registry(tmp: Path) -> CollectorRegistry:
+    from gateway import create_app
+
+    config = GatewayConfig(
+        data_dir=tmp,
+        ring_file=DEPLOY / "config" / "ring.json",
+        cluster_secret=b"test",
+        admin_key_sha256="0" * 64,
+    )
+    return create_app(config)[REGISTRY_KEY]
+
+
+def node_registry(tmp: Path) -> CollectorRegistry:
+    from storage_node import create_app
+    from storage_node.memory import MemoryStore
+
+    config = NodeConfig(node_id="n1", data_dir=tmp, cluster_secret=b"test")
+    return create_app(config, store=MemoryStore())[REGISTRY_KEY]
+
+
+def exported_names(tmp: Path) -> set[str]:
+    """Sample names the gateway and a node export."""
+    return sample_names(gateway_registry(tmp / "gateway")) | sample_names(node_registry(tmp))
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_IDENTIFIER = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def family_name(sample: str) -> str:
+    """The metric family a histogram sample belongs to (other names are their own family)."""
+    for suffix in ("_bucket", "_count", "_sum"):
+        if sample.endswith(suffix):
+            return sample.removesuffix(suffix)
+    return sample
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: shardgate's own and Prometheus's per-target ones
+    (label values are dropped first, so a quoted name is not taken for a metric)."""
+    bare = _STRING.sub('""', expr)
+    return {
+        name
+        for name in _IDENTIFIER.findall(bare)
+        if name.startswith("shardgate_") or name in PROMETHEUS_OWN
+    }
+
+
+def unknown_metrics(exprs: Iterable[str], known: set[str]) -> dict[str, set[str]]:
+    """expr -> names it uses that nobody exports; an expression naming no metric is unknown too."""
+    histograms = {name + s for name in PROVIDED_BY_OTHER_BRANCHES for s in _SUFFIXES["histogram"]}
+    allowed = known | PROVIDED_BY_OTHER_BRANCHES | histograms | PROMETHEUS_OWN
+    problems = {}
+    for expr in exprs:
+        names = promql_metric_names(expr)
+        if not names:
+            problems[expr] = {"<no metric>"}
+        elif names - allowed:
+            problems[expr] = names - allowed
+    return problems
+
+
+def check_shardgate_command(argv: list[str]) -> str:
+    """Parse a `shardgate ...` command line with the real CLI parser; returns the subcommand."""
+    assert Path(argv[0]).name == "shardgate", argv
+    args = build_parser().parse_args(argv[1:])
+    assert args.command in {"gateway", "node"}, argv
+    return str(args.command)
+
+
+def split_command(line: str) -> list[str]:
+    return shlex.split(line)
