@@ -25,6 +25,14 @@ def route_template(request: BaseRequest) -> str:
     return route.canonical if route is not None else "unmatched"
 
 
+def _body_bytes(response: web.StreamResponse) -> int:
+    """The body's size as announced; for a body streamed without one, what was written (which
+    then includes headers and chunk framing, the only count aiohttp keeps)."""
+    if response.content_length is not None:
+        return response.content_length
+    return response.body_length
+
+
 class AccessLogger(AbstractAccessLogger):
     """Hands aiohttp's per-request callback to the logging setup (text or JSON lines)."""
 
@@ -36,7 +44,7 @@ class AccessLogger(AbstractAccessLogger):
             "status": response.status,
             "duration_s": round(time, 6),
             "bytes_in": request.content.total_bytes,
-            "bytes_out": response.body_length,
+            "bytes_out": _body_bytes(response),
             "request_id": rid,
         }
         quiet = fields["route"] in QUIET_ROUTES and response.status < 400
