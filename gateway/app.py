@@ -42,15 +42,7 @@ from gateway.routes import ROUTES
 from gateway.sqlite_catalog import SqliteCatalog
 from ring import Ring, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
-from shardgate.web import (
-    REGISTRY_KEY,
-    add_cors_headers,
-    background_task,
-    error_middleware,
-    metrics_middleware,
-    request_id_middleware,
-    stamp_request_id,
-)
+from shardgate.web import REGISTRY_KEY, background_task, base_middlewares, stamp_responses
 
 log = logging.getLogger(__name__)
 RING = web.AppKey("ring", Ring)
@@ -67,9 +59,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     registry = CollectorRegistry()
     app = web.Application(
         middlewares=[
-            request_id_middleware,
-            metrics_middleware(registry),
-            error_middleware,
+            *base_middlewares(registry),
             cors_middleware(),
             auth_middleware(),
             admission_middleware(),
@@ -92,8 +82,7 @@ def create_app(config: GatewayConfig) -> web.Application:
             "other": config.key_other_limit,
         },
     )
-    app.on_response_prepare.append(add_cors_headers)
-    app.on_response_prepare.append(stamp_request_id)
+    stamp_responses(app)
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)

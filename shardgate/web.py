@@ -147,6 +147,17 @@ def metrics_middleware(registry: CollectorRegistry) -> Middleware:
     return middleware
 
 
+def base_middlewares(registry: CollectorRegistry) -> list[Middleware]:
+    """What every shardgate app runs first, outermost first: request id, metrics, JSON errors."""
+    return [request_id_middleware, metrics_middleware(registry), error_middleware]
+
+
+def stamp_responses(app: web.Application) -> None:
+    """Every answer, streamed or error, gets the request id and, for admitted origins, CORS."""
+    app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(stamp_request_id)
+
+
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     return "*" in allowed or origin in allowed
 

@@ -9,15 +9,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from shardgate.config import NodeConfig
-from shardgate.web import (
-    REGISTRY_KEY,
-    add_cors_headers,
-    background_task,
-    error_middleware,
-    metrics_middleware,
-    request_id_middleware,
-    stamp_request_id,
-)
+from shardgate.web import REGISTRY_KEY, background_task, base_middlewares, stamp_responses
 from storage_node.auth import signature_middleware
 from storage_node.disk import DiskStore
 from storage_node.keys import CONFIG, METRICS, PEERS, STORE
@@ -32,12 +24,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     """A node serving `store` (by default the disk store in config.data_dir)."""
     registry = CollectorRegistry()
     app = web.Application(
-        middlewares=[
-            request_id_middleware,
-            metrics_middleware(registry),
-            error_middleware,
-            signature_middleware(config),
-        ],
+        middlewares=[*base_middlewares(registry), signature_middleware(config)],
         client_max_size=1024**2,
     )
     app[CONFIG] = config
@@ -47,8 +34,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     app[REGISTRY_KEY] = registry
     app[METRICS] = NodeMetrics.create(registry)
     app.on_response_prepare.append(stamp_validators)
-    app.on_response_prepare.append(add_cors_headers)
-    app.on_response_prepare.append(stamp_request_id)
+    stamp_responses(app)
     app.cleanup_ctx.append(_peers)
     app.cleanup_ctx.append(background_task(_disk_gauges))
     app.cleanup_ctx.append(background_task(_inventory))
