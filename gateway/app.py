@@ -30,6 +30,7 @@ from gateway.keys import (
     METRICS,
     MULTIPART,
     OBJECTS,
+    SWEEPS,
 )
 from gateway.metrics import GatewayMetrics, refresh_catalog_gauges
 from gateway.multipart import MultipartUploads, PartRules
@@ -40,6 +41,7 @@ from gateway.replicated_read import ReplicatedReader
 from gateway.replicated_write import ReplicatedWriter
 from gateway.routes import ROUTES
 from gateway.sqlite_catalog import SqliteCatalog
+from gateway.sweep import SweepCoordinator
 from ring import Ring, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
 from shardgate.web import REGISTRY_KEY, background_task, base_middlewares, stamp_responses
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 RING = web.AppKey("ring", Ring)
 _PROBE = web.AppKey("probe", asyncio.Task[None])
 _EXPIRY = web.AppKey("expiry", asyncio.Task[None])
+_ORPHANS = web.AppKey("orphans", asyncio.Task[None])
 
 
 def create_app(config: GatewayConfig) -> web.Application:
@@ -87,6 +90,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
     app.cleanup_ctx.append(_upload_expiry)
+    app.cleanup_ctx.append(_orphan_sweep)
     app.cleanup_ctx.append(background_task(_catalog_gauges))
     app.add_routes(ROUTES)
     return app
@@ -130,6 +134,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             write_quorum=config.write_quorum,
             max_object_size=config.max_object_size,
             io_timeout=config.node_io_timeout,
+            staging_lifetime=config.upload_lifetime,
         )
         app[DIRECT] = DirectUploads(
             config=config,
@@ -148,6 +153,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             metrics=metrics,
             direct=app[DIRECT],
         )
+        app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
         yield
 
 
@@ -188,3 +194,31 @@ async def _upload_expiry(app: web.Application) -> AsyncIterator[None]:
     app[_EXPIRY].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await app[_EXPIRY]
+
+
+async def _orphan_sweep(app: web.Application) -> AsyncIterator[None]:
+    """Every sweep_interval seconds, have the nodes that are up discard the replicas the catalog
+    no longer wants (nodes sweep their own temp files and pending uploads on their own)."""
+    interval = app[CONFIG].sweep_interval
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            health = app[HEALTH]
+            nodes = [node for node in app[RING].nodes if health.is_up(node.id)]
+            for sweep in await app[SWEEPS].sweep(nodes, dry_run=False, local=False):
+                if sweep.report.total_files:
+                    log.info(
+                        "orphan sweep of node %s reclaimed %d files, %d bytes",
+                        sweep.node.id,
+                        sweep.report.total_files,
+                        sweep.report.total_bytes,
+                    )
+
+    if interval > 0:
+        app[_ORPHANS] = asyncio.create_task(sweep_forever())
+    yield
+    if interval > 0:
+        app[_ORPHANS].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app[_ORPHANS]

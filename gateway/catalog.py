@@ -59,7 +59,7 @@ class UploadRecord:
     user_meta: Mapping[str, str]
     created: float
     expires: float
-    state: str = "open"  # open, completed, aborted
+    state: str = "open"  # open, staging (a form's file), completed, aborted, expired
 
 
 @dataclass(frozen=True)
@@ -234,6 +234,13 @@ class Catalog(Protocol):
         """Hide the object unless a version newer than the delete's is current."""
 
     async def pending_repairs(self, limit: int) -> list[Repair]: ...
+
+    async def unwanted_replicas(self, replicas: Sequence[tuple[str, str, str]]) -> list[int]:
+        """Indices of the (bucket, key, version) replicas that nothing in the catalog wants."""
+
+    async def purge_ended(self, before: float) -> int:
+        """Drop rows of uploads that ended (aborted, expired, commit window closed) before
+        `before`; the number dropped."""
 
     async def count_repairs(self) -> int:
         """How many replicas wait for repair (the repair queue's depth)."""

@@ -29,10 +29,11 @@ from gateway.errors import (
 from gateway.fanout import fan_out
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, PutAck
-from gateway.object_service import PARTS_BUCKET, ObjectService, part_key
+from gateway.object_service import ObjectService
 from gateway.replicated_write import ReplicatedWriter
 from ring import Node
 from shardgate.config import GatewayConfig, signing_kid
+from shardgate.internal_api import PARTS_BUCKET, part_key
 from shardgate.tokens import Claims, issue
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class DirectUploads:
             size=req.size,
             content_types=(req.content_type,) if req.content_type else policy.allowed_types,
             sha256=req.sha256,
+            commit_by=int(expires + self._config.pending_grace),
         )
         token = self._sign(claims)
         await self._catalog.add_pending(
@@ -196,6 +198,8 @@ class DirectUploads:
             size=size,
             origins=(await self._objects.bucket(upload.bucket)).cors_origins,
             part=number,
+            # A part is adopted while its upload is open, so the node keeps it that long.
+            commit_by=int(max(upload.expires, expires + self._config.pending_grace)),
         )
         token = self._sign(claims)
         grace = expires + self._config.pending_grace

@@ -12,6 +12,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.multipart import MultipartUploads
 from gateway.node_health import NodeHealth
 from gateway.object_service import ObjectService
+from gateway.sweep import SweepCoordinator
 from shardgate.config import GatewayConfig
 
 CONFIG = web.AppKey("config", GatewayConfig)
@@ -23,4 +24,5 @@ API_KEYS = web.AppKey("api_keys", ApiKeys)
 BULKHEAD = web.AppKey("bulkhead", Bulkhead)
 DIRECT = web.AppKey("direct", DirectUploads)
 MULTIPART = web.AppKey("multipart", MultipartUploads)
+SWEEPS = web.AppKey("sweeps", SweepCoordinator)
 PRINCIPAL = web.RequestKey("principal", Principal)

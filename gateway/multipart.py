@@ -25,8 +25,9 @@ from gateway.errors import (
     UploadConflict,
 )
 from gateway.metrics import GatewayMetrics
-from gateway.object_service import PARTS_BUCKET, ObjectService, part_key
+from gateway.object_service import ObjectService
 from gateway.replicated_write import ReplicatedWriter, WriteRequest
+from shardgate.internal_api import PARTS_BUCKET, part_key
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -230,4 +231,7 @@ class MultipartUploads:
                     upload.key,
                     len(parts),
                 )
+        purged = await self._catalog.purge_ended(now - self.rules.lifetime)
+        if purged:
+            log.info("forgot %d ended uploads older than the upload lifetime", purged)
         return len(expired)

@@ -262,6 +262,19 @@ class NodeClient:
             raise NodeFailed(node, f"healthz answered {response.status}", response.status)
         return NodeStatus(node.id, payload["disk_free_bytes"], payload["disk_total_bytes"])
 
+    async def call(
+        self, node: Node, method: str, path: str, body: Any = None, *, within: float
+    ) -> Any:
+        """A signed JSON exchange that must answer 200 within `within` seconds; its answer."""
+        response = await self._request(
+            node, method, path, {}, json=body, timeout=aiohttp.ClientTimeout(total=within)
+        )
+        async with response:
+            payload = await self._json(node, response)
+        if response.status != 200:
+            raise NodeFailed(node, f"{method} {path} answered {response.status}: {payload}")
+        return payload
+
     @staticmethod
     async def _json(node: Node, response: aiohttp.ClientResponse) -> Any:
         try:

@@ -7,9 +7,17 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterable, Mapping, Sequence
 
-from gateway.catalog import BucketRecord, Catalog, ObjectRecord, PartRecord, Repair
+from gateway.catalog import (
+    BucketRecord,
+    Catalog,
+    ObjectRecord,
+    PartRecord,
+    Repair,
+    UploadRecord,
+)
 from gateway.content_types import check_head, check_type
 from gateway.errors import (
     EntityTooLarge,
@@ -27,16 +35,12 @@ from gateway.nodes import NodeClient, ObjectAddress
 from gateway.replicated_read import ObjectStream, ReplicatedReader
 from gateway.replicated_write import ReplicatedWriter, WriteRequest
 from ring import Node, Ring, object_hash, partition_of
+from shardgate.internal_api import PARTS_BUCKET, part_key
 from shardgate.ranges import Unsatisfiable, byte_range
 from shardgate.versions import VersionClock
 
 log = logging.getLogger(__name__)
 BUCKET_CACHE_SECONDS = 2.0
-PARTS_BUCKET = "_parts"  # not a valid user bucket name, so part keys never collide with objects
-
-
-def part_key(upload_id: str, part_number: int) -> str:
-    return f"{upload_id}/{part_number}"
 
 
 class ObjectService:
@@ -53,6 +57,7 @@ class ObjectService:
         write_quorum: int,
         max_object_size: int,
         io_timeout: float,
+        staging_lifetime: float,
     ) -> None:
         self.ring = ring
         self._catalog = catalog
@@ -64,6 +69,7 @@ class ObjectService:
         self._quorum = write_quorum
         self._max_size = max_object_size
         self._io_timeout = io_timeout
+        self._staging_lifetime = staging_lifetime
         self._clock = VersionClock()
         self._buckets: dict[str, tuple[float, BucketRecord | None]] = {}
 
@@ -178,22 +184,31 @@ class ObjectService:
         return record
 
     async def stage(
-        self,
-        bucket: str,
-        staging_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        content_type: str,
+        self, bucket: str, key: str, body: AsyncIterable[bytes], content_type: str
     ) -> PartRecord:
         """Store a file as an invisible part under the bucket's policy, for publish_staged later.
 
         Unlike put, staging never replaces a live version on any node, so a batch of files
-        (a form) can be published all together or withdrawn without a trace.
+        (a form) can be published all together or withdrawn without a trace. The catalog
+        records the staging as an upload in progress, so the sweeper leaves its part alone.
         """
         policy = await self.bucket(bucket)
         limit = self.limit_for(policy)
         check_type(content_type, policy.allowed_types)
-        addr = self.address(PARTS_BUCKET, part_key(staging_id, number))
+        staging_id, now = f"form-{uuid.uuid4().hex}", time.time()
+        await self._catalog.add_upload(
+            UploadRecord(
+                staging_id,
+                bucket,
+                key,
+                content_type,
+                {},
+                now,
+                now + self._staging_lifetime,
+                state="staging",
+            )
+        )
+        addr = self.address(PARTS_BUCKET, part_key(staging_id, 1))
         version = self._clock.next()
         request = WriteRequest(
             addr,
@@ -209,7 +224,7 @@ class ObjectService:
             outcome = await self._writer.write(self.ring, request, body, self._quorum)
         finally:
             self._metrics.uploads_in_progress.dec()
-        return PartRecord(staging_id, number, version, outcome.size, outcome.etag, outcome.holders)
+        return PartRecord(staging_id, 1, version, outcome.size, outcome.etag, outcome.holders)
 
     async def publish_staged(
         self, bucket: str, key: str, part: PartRecord, content_type: str
@@ -228,7 +243,14 @@ class ObjectService:
         previous = await self._catalog.get_object(bucket, key)
         if await self._catalog.commit_object(record) and previous is not None:
             await self.retire(previous, record)
+        await self._catalog.end_upload(part.upload_id, "completed")
         return record
+
+    async def withdraw_staged(self, parts: Sequence[PartRecord]) -> None:
+        """Undo stage: reclaim the parts and end their stagings."""
+        await self.reclaim_parts(parts)
+        for part in parts:
+            await self._catalog.end_upload(part.upload_id, "aborted")
 
     async def list(
         self, bucket: str, *, prefix: str, after: str, limit: int

@@ -15,6 +15,7 @@ from gateway.api import (
     listing,
     objects,
     openapi,
+    sweep,
     uploads,
 )
 from shardgate.web import metrics_handler
@@ -48,6 +49,7 @@ ROUTES = [
     web.get("/v1/keys", api_keys.list_keys),
     web.delete("/v1/keys/{id}", api_keys.revoke_key),
     web.get("/v1/cluster", cluster.get_cluster),
+    web.post("/v1/sweep", sweep.run_sweep),
     web.get("/v1/openapi.yaml", openapi.openapi),
     web.get("/healthz", health.healthz),
     web.get("/readyz", health.readyz),

@@ -17,13 +17,14 @@ from gateway.sqlite_rows import (
     object_from_row,
     upsert_object,
 )
+from gateway.sqlite_sweep import SqliteSweep
 from gateway.sqlite_uploads import SqliteUploads
 
 _KEY_COLUMNS = "id, name, sha256, rights, buckets, created, revoked"
 _PENDING_COLUMNS = "upload_id, bucket, key, node_id, created, expires, committed_version"
 
 
-class SqliteCatalog(SqliteUploads):
+class SqliteCatalog(SqliteUploads, SqliteSweep):
     async def put_bucket(self, bucket: BucketRecord) -> BucketRecord:
         policy = bucket.to_json()
         del policy["name"], policy["created"]

@@ -46,7 +46,10 @@ class SqliteUploads(SqliteDb):
         )
 
     async def expired_uploads(self, now: float) -> list[UploadRecord]:
-        query = f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE state = 'open' AND expires < ?"  # noqa: S608
+        query = (
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads "  # noqa: S608
+            "WHERE state IN ('open', 'staging') AND expires < ?"
+        )
         return await self._run(
             lambda db: [upload_from_row(row) for row in db.execute(query, (now,))]
         )
@@ -97,7 +100,7 @@ class SqliteUploads(SqliteDb):
                 if any(current.get(p.part_number) != p.version for p in completed.manifest):
                     return "parts_changed", []
             closed = db.execute(
-                "UPDATE uploads SET state = ? WHERE upload_id = ? AND state = 'open'",
+                "UPDATE uploads SET state = ? WHERE upload_id = ? AND state IN ('open', 'staging')",
                 (state, upload_id),
             ).rowcount
             if not closed:

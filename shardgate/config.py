@@ -40,6 +40,9 @@ class NodeConfig:
     signature_max_skew: float = 300.0
     body_idle_timeout: float = 60.0
     io_threads: int = 32
+    sweep_interval: float = 600.0  # 0 turns the periodic sweep off (`shardgate sweep` still runs)
+    sweep_grace: float = 3600.0  # debris younger than this is left alone
+    tombstone_reclaim_age: float = 7 * 86400.0  # longer than any node stays down unrepaired
     log_level: str = "INFO"
     log_json: bool = False
     access_log: bool = True
@@ -63,6 +66,7 @@ class GatewayConfig:
     min_part_size: int = 5 * MiB
     upload_lifetime: float = 24 * 3600.0
     upload_expiry_interval: float = 60.0
+    sweep_interval: float = 3600.0  # orphan replicas: nodes ask the catalog through this sweep
     host: str = "127.0.0.1"
     port: int = 8080
     write_quorum: int = 2

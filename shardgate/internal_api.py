@@ -13,6 +13,14 @@ MIN_VERSION_HEADER = "X-Shardgate-Min-Version"
 TOMBSTONE_HEADER = "X-Shardgate-Tombstone"
 META_PREFIX = "X-Shardgate-Meta-"
 PUBLIC_META_PREFIX = "X-Meta-"
+# Multipart parts and staged form files are internal objects in this bucket: not a valid user
+# bucket name, so part keys never collide with objects.
+PARTS_BUCKET = "_parts"
+SWEEP_PATH = PREFIX + "/sweep"
+
+
+def part_key(upload_id: str, part_number: int) -> str:
+    return f"{upload_id}/{part_number}"
 
 
 def pending_path(upload_id: str, action: str = "") -> str:

@@ -47,6 +47,7 @@ class Claims:
     origins: tuple[str, ...] = ()  # browser origins the bucket allows (for CORS on the node)
     min_version: str = ""  # GET: serve nothing older than the catalog's version
     part: int | None = None  # multipart part number
+    commit_by: int = 0  # unix seconds after which the gateway commits no more; then sweepable
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 

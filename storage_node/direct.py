@@ -74,7 +74,24 @@ async def _receive(
     if declared is not None and limit is not None and declared > limit:
         raise EntityTooLarge(f"the token allows at most {limit} bytes")
     store = disk_store(request)
-    await store.uploads.claim(claims.upload_id)
+    await store.uploads.claim(claims.upload_id, claims.commit_by)
+    try:
+        upload = await _store_pending(store, claims, body, content_type, limit)
+    finally:
+        store.uploads.release(claims.upload_id)
+    body_json = {
+        k: getattr(upload, k) for k in ("upload_id", "bucket", "key", "size", "etag", "sha256")
+    }
+    return web.json_response(body_json, status=201)
+
+
+async def _store_pending(
+    store: DiskStore,
+    claims: Claims,
+    body: AsyncIterator[bytes],
+    content_type: str,
+    limit: int | None,
+) -> PendingUpload:
     writer = await store.create_writer(
         claims.partition, object_hash(claims.bucket, claims.key), sha256=True
     )
@@ -100,14 +117,12 @@ async def _receive(
                 content_type=content_type,
                 head=writer.head.hex(),
                 received=time.time(),
+                commit_by=claims.commit_by,
             )
         )
     finally:
         await writer.abort()
-    body_json = {
-        k: getattr(upload, k) for k in ("upload_id", "bucket", "key", "size", "etag", "sha256")
-    }
-    return web.json_response(body_json, status=201)
+    return upload
 
 
 async def put_direct(request: web.Request) -> web.Response:

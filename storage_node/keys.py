@@ -8,8 +8,10 @@ from shardgate.config import NodeConfig
 from storage_node.metrics import NodeMetrics
 from storage_node.peers import PeerClient
 from storage_node.store import Store
+from storage_node.sweeper import Sweeper
 
 CONFIG = web.AppKey("config", NodeConfig)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", NodeMetrics)
 PEERS = web.AppKey("peers", PeerClient)
+SWEEPER = web.AppKey("sweeper", Sweeper)

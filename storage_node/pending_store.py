@@ -8,6 +8,7 @@ publishing or dropping, so an upload id can never be used twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ class DiskPendingUploads:
         self._store = store
         self.root = store.root / "pending"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.active: set[str] = set()  # ids whose bodies are arriving now: never swept
 
     def receive(self, tmp: Path, upload: PendingUpload) -> None:
         """Move a finished, fsynced temp file into place and record the upload (sync)."""
@@ -35,39 +37,44 @@ class DiskPendingUploads:
     def data(self, upload_id: str) -> Path:
         return self.root / f"{upload_id}.data"
 
-    def _pending_state(self, upload_id: str) -> Path:
+    def state_file(self, upload_id: str) -> Path:
         return self.root / f"{upload_id}.json"
 
     def write_state(self, upload: PendingUpload) -> None:
         tmp = self._store.tmp_path()
         try:
             self._store.write_durably(tmp, upload.to_json())
-            os.replace(tmp, self._pending_state(upload.upload_id))
+            os.replace(tmp, self.state_file(upload.upload_id))
             if self._store.fsync:
                 fsync_dir(self.root)
         finally:
             tmp.unlink(missing_ok=True)
             self._store.release_tmp(tmp)
 
-    async def claim(self, upload_id: str) -> None:
-        """Mark the id used for good (O_EXCL, so two racing uploads cannot both claim it)."""
+    async def claim(self, upload_id: str, commit_by: float) -> None:
+        """Mark the id used for good (O_EXCL, so two racing uploads cannot both claim it) and
+        active until `release`."""
 
         def claim() -> None:
             try:
                 fd = os.open(
-                    self._pending_state(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+                    self.state_file(upload_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
                 )
             except FileExistsError:
                 raise UploadIdUsed(f"upload id {upload_id} was used already") from None
             with os.fdopen(fd, "wb") as fh:
-                fh.write(b'{"state": "receiving"}')
+                fh.write(json.dumps({"state": "receiving", "commit_by": commit_by}).encode())
 
         await asyncio.get_running_loop().run_in_executor(self._store.pool, claim)
+        self.active.add(upload_id)
+
+    def release(self, upload_id: str) -> None:
+        self.active.discard(upload_id)
 
     async def get(self, upload_id: str) -> PendingUpload | None:
         def read() -> PendingUpload | None:
             try:
-                raw = self._pending_state(upload_id).read_bytes()
+                raw = self.state_file(upload_id).read_bytes()
             except FileNotFoundError:
                 return None
             if b"upload_id" not in raw:

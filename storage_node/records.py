@@ -37,6 +37,7 @@ class PendingUpload:
     received: float
     state: str = "received"  # or "published", "dropped"
     version: str = ""
+    commit_by: float = 0.0  # the token's commit deadline: the sweeper's cue
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()

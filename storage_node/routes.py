@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shardgate.internal_api import PREFIX
+from shardgate.internal_api import PREFIX, SWEEP_PATH
 from shardgate.web import metrics_handler
-from storage_node import direct, health, objects, partitions, pending
+from storage_node import direct, health, objects, partitions, pending, sweep
 
 _OBJECT = PREFIX + "/objects/{partition:\\d+}/{hash:[0-9a-f]{32}}"
 _PENDING = PREFIX + "/pending/{upload_id:[0-9a-f]{24}}"
@@ -22,6 +22,9 @@ ROUTES = [
     web.post(_PENDING + "/copy", pending.copy_pending),
     web.post(_PENDING + "/publish", pending.publish_pending),
     web.delete(_PENDING, pending.drop_pending),
+    web.post(SWEEP_PATH, sweep.run_sweep),
+    web.get(SWEEP_PATH + "/candidates", sweep.list_candidates),
+    web.post(SWEEP_PATH + "/discard", sweep.discard_replicas),
     web.put(_DIRECT, direct.put_direct),
     web.post(_DIRECT, direct.post_direct),
     web.get(_DIRECT, direct.get_direct),

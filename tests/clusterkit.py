@@ -8,6 +8,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -102,6 +104,28 @@ class Api:
                 digest.update(chunk)
                 size += len(chunk)
             return resp.status, digest.hexdigest(), size
+
+
+def cli(*args: str) -> list[str]:
+    """The command line, run as a user would: `python -m shardgate ...`."""
+    return [sys.executable, "-m", "shardgate", *args]
+
+
+def cli_env(cluster: DevCluster) -> dict[str, str]:
+    return {**os.environ, "SHARDGATE_URL": cluster.url, "SHARDGATE_API_KEY": cluster.api_key}
+
+
+async def run_cli(cluster: DevCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `shardgate ARGS` against the cluster's gateway, off the event loop."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        cli(*args),
+        env=cli_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def cluster_ring(cluster: DevCluster) -> Ring:

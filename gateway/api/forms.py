@@ -68,7 +68,7 @@ async def post_objects(request: web.Request) -> web.Response:
     try:
         await _stage_parts(request, bucket, objects, staged)
     except (GatewayError, ValueError, BadHttpMessage, ConnectionError, BodyTimeout) as exc:
-        await objects.reclaim_parts([part for _, _, part in staged])
+        await objects.withdraw_staged([part for _, _, part in staged])
         if isinstance(exc, (ValueError, BadHttpMessage)):
             raise MalformedPost(f"the multipart body is malformed: {exc}") from exc
         raise
@@ -86,7 +86,6 @@ async def _stage_parts(
 ) -> None:
     config = request.app[CONFIG]
     reader = await request.multipart()
-    staging_id = "form-" + uuid.uuid4().hex
     next_key: str | None = None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
@@ -97,7 +96,7 @@ async def _stage_parts(
             key, next_key = next_key or generated_key(part.filename), None
             content_type = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")
             chunks = _part_chunks(part, config.chunk_size, config.body_idle_timeout)
-            stored = await objects.stage(bucket, staging_id, len(staged) + 1, chunks, content_type)
+            stored = await objects.stage(bucket, key, chunks, content_type)
             staged.append((key, content_type, stored))
         else:
             await _small_field(part)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shardgate.cli import dev, keys_cmd, objects_cmd, presign_cmd, ring_cmd, serve
+from shardgate.cli import (
+    dev,
+    keys_cmd,
+    objects_cmd,
+    presign_cmd,
+    ring_cmd,
+    serve,
+    sweep_cmd,
+)
 from shardgate.config import ConfigError
 
 
@@ -18,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd.add_parser(sub)
     presign_cmd.add_parser(sub)
     objects_cmd.add_parsers(sub)
+    sweep_cmd.add_parser(sub)
     return parser
 
 

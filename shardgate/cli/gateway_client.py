@@ -28,21 +28,21 @@ def gateway_settings(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def call_gateway(
-    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+    args: argparse.Namespace,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    timeout: float = 30.0,
 ) -> Any:
     """One JSON request; an error answer ends the command with its code and message."""
-    url = (args.url or os.environ.get("SHARDGATE_URL", "")).rstrip("/")
-    key = args.admin_key or os.environ.get("SHARDGATE_API_KEY", "")
-    if not url or not key:
-        raise SystemExit(
-            "shardgate: set --url and --admin-key (or SHARDGATE_URL, SHARDGATE_API_KEY)"
-        )
+    url, key = gateway_settings(args)
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url + path, data=data, method=method)  # noqa: S310
     request.add_header("Authorization", f"Bearer {key}")
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             raw = response.read()
     except urllib.error.HTTPError as exc:
         error = json.loads(exc.read() or b"{}").get("error", {})

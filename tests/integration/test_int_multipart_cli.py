@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, md5_hex, metric_samples, scratch_cluster, write_file
+from clusterkit import (
+    Api,
+    cli,
+    cli_env,
+    md5_hex,
+    metric_samples,
+    run_cli,
+    scratch_cluster,
+    write_file,
+)
 
 from shardgate.cli.dev import DevCluster
 from shardgate.transfer import Gateway, Uploader
@@ -38,27 +45,6 @@ def sha256_of(path: Path) -> str:
         while chunk := fh.read(MiB):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def cli(*args: str) -> list[str]:
-    """The command line, run as a user would: `python -m shardgate ...`."""
-    return [sys.executable, "-m", "shardgate", *args]
-
-
-def cli_env(cluster: DevCluster) -> dict[str, str]:
-    return {**os.environ, "SHARDGATE_URL": cluster.url, "SHARDGATE_API_KEY": cluster.api_key}
-
-
-async def run_cli(cluster: DevCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        cli(*args),
-        env=cli_env(cluster),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 async def metrics(session: aiohttp.ClientSession, url: str) -> dict[str, float]:

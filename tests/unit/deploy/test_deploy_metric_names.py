@@ -49,8 +49,8 @@ def test_alert_rules_name_only_exported_metrics(tmp_path: Path) -> None:
 
 
 def test_the_other_branches_allow_list_is_used_and_not_yet_exported(tmp_path: Path) -> None:
-    """Once the mirror or the sweeper has landed, its names are exported and this fails: the
-    merger then deletes those entries from PROVIDED_BY_OTHER_BRANCHES, as its comment says."""
+    """Once the mirror has landed its names are exported and this fails: the merger then
+    deletes PROVIDED_BY_OTHER_BRANCHES, as its comment says."""
     used = set().union(*(promql_metric_names(e) for e in _dashboard_exprs() + _alert_exprs()))
     assert {family_name(name) for name in used} >= PROVIDED_BY_OTHER_BRANCHES
     exported = {family_name(name) for name in exported_names(tmp_path)}
