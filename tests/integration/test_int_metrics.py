@@ -86,7 +86,7 @@ async def _admission_rejection(api: Api) -> int:
 
 
 async def _wait_for(
-    check: Callable[[], Awaitable[bool]], describe: str, timeout: float = 30.0
+    check: Callable[[], Awaitable[bool]], describe: str, timeout: float = 60.0
 ) -> None:
     """Poll an async predicate until it holds; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -114,6 +114,7 @@ async def test_metrics_after_real_traffic(observed: DevCluster, api: Api, tmp_pa
         assert r.status == 204
     received += await _admission_rejection(api)
     puts = len(SIZES) + 1  # the held upload completed too
+    traffic_done = time.time()
     live_bytes = sum(SIZES[1:]) + sum(map(len, SLOW))
 
     gw = await scrape(session, api.url)
@@ -144,7 +145,7 @@ async def test_metrics_after_real_traffic(observed: DevCluster, api: Api, tmp_pa
     node_sent = 0.0
     scrapes = {"gateway": gw}
     for node_id, service in observed.nodes.items():
-        node = await _settled_node(session, service.url, objects=puts - 1)
+        node = await _settled_node(session, service.url, after=traffic_done)
         scrapes[node_id] = node
         assert node.value(requests, route=NODE_OBJECT_ROUTE, method="PUT", status="201") == puts
         assert node.value(requests, route=NODE_OBJECT_ROUTE, method="DELETE", status="200") == 1
@@ -185,15 +186,18 @@ def _check_latency(scrape: Scrape, route: str, method: str) -> None:
     assert buckets == sorted(buckets)
 
 
-async def _settled_node(session: aiohttp.ClientSession, url: str, objects: int) -> Scrape:
-    """The node's scrape once its inventory (refreshed every 0.2 s here) has seen the traffic."""
+async def _settled_node(session: aiohttp.ClientSession, url: str, after: float) -> Scrape:
+    """The node's scrape once an inventory (every 0.2 s here) has run wholly after `after`: the
+    first inventory to finish after it may have started before, the next one cannot have."""
     latest: list[Scrape] = []
 
-    async def counted() -> bool:
+    async def finished_after(moment: float) -> bool:
         latest[:] = [await scrape(session, url)]
-        return latest[0].value("shardgate_node_objects") == objects
+        return latest[0].value("shardgate_node_inventory_timestamp_seconds") > moment
 
-    await _wait_for(counted, f"{url} to count {objects} objects")
+    await _wait_for(lambda: finished_after(after), f"{url} to take an inventory")
+    first = latest[0].value("shardgate_node_inventory_timestamp_seconds")
+    await _wait_for(lambda: finished_after(first), f"{url} to take another inventory")
     return latest[0]
 
 
