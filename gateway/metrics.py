@@ -36,11 +36,11 @@ class GatewayMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry, node_ids: Iterable[str] = ()) -> GatewayMetrics:
-        """Series with known label values start at 0, so rates and alerts see them at once."""
+        """Counters with known label values start at 0, so rates and alerts see them at once
+        (node_up is left to the first probe, a second away, rather than reading "down")."""
         metrics = cls._register(registry)
         for node_id in node_ids:
             metrics.replica_write_failures.labels(node_id)
-            metrics.node_up.labels(node_id)
         for op in ("put", "delete"):
             metrics.quorum_failures.labels(op)
         for kind in ("upload", "download", "other"):
