@@ -128,7 +128,7 @@ class Sweeper:
         started = time.monotonic()
         report = SweepReport(dry_run)
         now = self._clock()
-        for replica in replicas:
+        for replica in dict.fromkeys(replicas):  # each once, so a dry run counts what a run does
             async with self._store.lock(replica.obj_hash):
                 found = await self._in_pool(self._unwanted_version, replica, now)
                 if found is not None:
@@ -205,7 +205,11 @@ class Sweeper:
         dirs = []
         for partition in sorted(self._store.objects.iterdir()):
             for target in sorted(partition.iterdir()):
-                if self._dir_debris(target, now) or not any(target.iterdir()):
+                try:
+                    dirty = bool(self._dir_debris(target, now)) or not any(target.iterdir())
+                except (OSError, ValueError):
+                    dirty = True  # a commit is changing it right now: look again under the lock
+                if dirty:
                     dirs.append((target.name, target))
         return dirs
 
@@ -220,17 +224,18 @@ class Sweeper:
         for name in names:
             stems.setdefault(name.partition(".")[0], []).append(target / name)
         newest = self._store.newest_sync(target)
+        age = now - version_to_timestamp(newest.version) if newest is not None else 0.0
+        if newest is not None and newest.tombstone and age >= self._tombstone_age:
+            # Everything older goes with it, whatever its age: with the tombstone gone, an
+            # older version left behind would be the object come back.
+            paths = [path for group in stems.values() for path in group]
+            return [_Found("tombstone", tuple(paths), _sizes(paths))]
         found = []
         for stem, paths in stems.items():
             if newest is not None and stem == newest.version:
                 continue
             if all(self._old(path, now) for path in paths):
                 found.append(_Found("tmp", tuple(paths), _sizes(paths)))
-        if newest is not None and newest.tombstone:
-            age = now - version_to_timestamp(newest.version)
-            if age >= self._tombstone_age:
-                paths = stems[newest.version]
-                found.append(_Found("tombstone", tuple(paths), _sizes(paths)))
         return found
 
     @staticmethod
@@ -244,7 +249,10 @@ class Sweeper:
         for partition in (p for p in partitions if p > after):
             base = self._store.objects / str(partition)
             for target in sorted(base.iterdir()):
-                meta = self._store.newest_sync(target)
+                try:
+                    meta = self._store.newest_sync(target)
+                except (OSError, ValueError):
+                    continue  # being rewritten right now, so not unwanted
                 if meta is None or meta.tombstone:
                     continue
                 if self._old(target / f"{meta.version}.meta", now):
