@@ -8,8 +8,10 @@ import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from ring import Node, RingSpec, save_ring_file
 from shardgate.cli import build_parser
 from shardgate.config import GatewayConfig, NodeConfig
 from shardgate.web import REGISTRY_KEY
@@ -49,34 +51,45 @@ def sample_names(registry: CollectorRegistry) -> set[str]:
     return names
 
 
-def gateway_registry(tmp: Path) -> CollectorRegistry:
+async def _started_registry(app: web.Application) -> CollectorRegistry:
+    """The app's registry once it has started: some series are registered by its cleanup
+    contexts (the mirror's, for one), not by create_app."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        return app[REGISTRY_KEY]
+    finally:
+        await runner.cleanup()
+
+
+async def gateway_registry(tmp: Path) -> CollectorRegistry:
     from gateway import create_app
 
+    tmp.mkdir(parents=True, exist_ok=True)
+    ring = tmp / "ring.json"
+    nodes = tuple(Node(id=f"n{i}", url="http://127.0.0.1:9") for i in (1, 2, 3))
+    save_ring_file(ring, RingSpec(epoch=1, partition_power=8, replicas=3, nodes=nodes))
     config = GatewayConfig(
         data_dir=tmp,
-        ring_file=DEPLOY / "config" / "ring.json",
+        ring_file=ring,
         cluster_secret=b"test",
         admin_key_sha256="0" * 64,
     )
-    return create_app(config)[REGISTRY_KEY]
+    return await _started_registry(create_app(config))
 
 
-def node_registry(tmp: Path) -> CollectorRegistry:
+async def node_registry(tmp: Path) -> CollectorRegistry:
     """A node on a disk store, as deployed (some series, the sweeper's, exist only there)."""
     from storage_node import create_app
-    from storage_node.disk import DiskStore
 
     config = NodeConfig(node_id="n1", data_dir=tmp / "node", cluster_secret=b"test")
-    store = DiskStore(config.data_dir)
-    try:
-        return create_app(config, store=store)[REGISTRY_KEY]
-    finally:
-        store.close()
+    return await _started_registry(create_app(config))
 
 
-def exported_names(tmp: Path) -> set[str]:
-    """Sample names the gateway and a node export."""
-    return sample_names(gateway_registry(tmp / "gateway")) | sample_names(node_registry(tmp))
+async def exported_names(tmp: Path) -> set[str]:
+    """Sample names a started gateway and a started node export."""
+    gateway = await gateway_registry(tmp / "gateway")
+    return sample_names(gateway) | sample_names(await node_registry(tmp))
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')

@@ -38,22 +38,22 @@ def _alert_exprs() -> list[str]:
     return [str(rule["expr"]) for group in rules["groups"] for rule in group["rules"]]
 
 
-def test_dashboard_names_only_exported_metrics(tmp_path: Path) -> None:
+async def test_dashboard_names_only_exported_metrics(tmp_path: Path) -> None:
     exprs = _dashboard_exprs()
     assert len(exprs) > 20
-    assert unknown_metrics(exprs, exported_names(tmp_path)) == {}
+    assert unknown_metrics(exprs, await exported_names(tmp_path)) == {}
 
 
-def test_alert_rules_name_only_exported_metrics(tmp_path: Path) -> None:
-    assert unknown_metrics(_alert_exprs(), exported_names(tmp_path)) == {}
+async def test_alert_rules_name_only_exported_metrics(tmp_path: Path) -> None:
+    assert unknown_metrics(_alert_exprs(), await exported_names(tmp_path)) == {}
 
 
-def test_the_other_branches_allow_list_is_used_and_not_yet_exported(tmp_path: Path) -> None:
+async def test_the_other_branches_allow_list_is_used_and_not_yet_exported(tmp_path: Path) -> None:
     """Once the mirror has landed its names are exported and this fails: the merger then
     deletes PROVIDED_BY_OTHER_BRANCHES, as its comment says."""
     used = set().union(*(promql_metric_names(e) for e in _dashboard_exprs() + _alert_exprs()))
     assert {family_name(name) for name in used} >= PROVIDED_BY_OTHER_BRANCHES
-    exported = {family_name(name) for name in exported_names(tmp_path)}
+    exported = {family_name(name) for name in await exported_names(tmp_path)}
     assert not PROVIDED_BY_OTHER_BRANCHES & exported
 
 
