@@ -37,6 +37,7 @@ from gateway.multipart import MultipartUploads, PartRules
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
 from gateway.object_service import ObjectService
+from gateway.repairs import RepairDrain
 from gateway.replicated_read import ReplicatedReader
 from gateway.replicated_write import ReplicatedWriter
 from gateway.routes import ROUTES
@@ -44,13 +45,13 @@ from gateway.sqlite_catalog import SqliteCatalog
 from gateway.sweep import SweepCoordinator
 from ring import Ring, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
-from shardgate.web import REGISTRY_KEY, background_task, base_middlewares, stamp_responses
+from shardgate.periodic import every
+from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 
 log = logging.getLogger(__name__)
 RING = web.AppKey("ring", Ring)
 _PROBE = web.AppKey("probe", asyncio.Task[None])
-_EXPIRY = web.AppKey("expiry", asyncio.Task[None])
-_ORPHANS = web.AppKey("orphans", asyncio.Task[None])
+_DRAIN = web.AppKey("drain", RepairDrain)
 
 
 def create_app(config: GatewayConfig) -> web.Application:
@@ -89,9 +90,12 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
-    app.cleanup_ctx.append(_upload_expiry)
-    app.cleanup_ctx.append(_orphan_sweep)
-    app.cleanup_ctx.append(background_task(_catalog_gauges))
+    app.cleanup_ctx.append(every(lambda a: a[CONFIG].upload_expiry_interval, _expire_uploads))
+    app.cleanup_ctx.append(every(lambda a: a[CONFIG].sweep_interval, _sweep_orphans))
+    app.cleanup_ctx.append(every(lambda a: a[CONFIG].repair_interval, _drain_repairs))
+    app.cleanup_ctx.append(
+        every(lambda a: a[CONFIG].metrics_interval, _refresh_catalog_gauges, immediately=True)
+    )
     app.add_routes(ROUTES)
     return app
 
@@ -154,11 +158,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             direct=app[DIRECT],
         )
         app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
+        app[_DRAIN] = RepairDrain(app[RING], app[CATALOG], client, health)
         yield
 
 
-async def _catalog_gauges(app: web.Application) -> None:
-    await refresh_catalog_gauges(app[METRICS], app[CATALOG], app[CONFIG].metrics_interval)
+async def _refresh_catalog_gauges(app: web.Application) -> None:
+    await refresh_catalog_gauges(app[METRICS], app[CATALOG])
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:
@@ -178,47 +183,35 @@ async def _health_probe(app: web.Application) -> AsyncIterator[None]:
         await app[_PROBE]
 
 
-async def _upload_expiry(app: web.Application) -> AsyncIterator[None]:
-    """Abort multipart uploads past their expiry, every upload_expiry_interval seconds."""
-
-    async def expire_forever() -> None:
-        while True:
-            await asyncio.sleep(app[CONFIG].upload_expiry_interval)
-            try:
-                await app[MULTIPART].expire(time.time())
-            except GatewayError as exc:
-                log.warning("expiring multipart uploads failed; will retry: %s", exc)
-
-    app[_EXPIRY] = asyncio.create_task(expire_forever())
-    yield
-    app[_EXPIRY].cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await app[_EXPIRY]
+async def _expire_uploads(app: web.Application) -> None:
+    """Abort multipart uploads past their expiry."""
+    try:
+        await app[MULTIPART].expire(time.time())
+    except GatewayError as exc:
+        log.warning("expiring multipart uploads failed; will retry: %s", exc)
 
 
-async def _orphan_sweep(app: web.Application) -> AsyncIterator[None]:
-    """Every sweep_interval seconds, have the nodes that are up discard the replicas the catalog
-    no longer wants (nodes sweep their own temp files and pending uploads on their own)."""
-    interval = app[CONFIG].sweep_interval
+async def _sweep_orphans(app: web.Application) -> None:
+    """Have the nodes that are up discard the replicas the catalog no longer wants (nodes
+    sweep their own temp files and pending uploads on their own)."""
+    health = app[HEALTH]
+    nodes = [node for node in app[RING].nodes if health.is_up(node.id)]
+    for sweep in await app[SWEEPS].sweep(nodes, dry_run=False, local=False):
+        if sweep.report.total_files:
+            log.info(
+                "orphan sweep of node %s reclaimed %d files, %d bytes",
+                sweep.node.id,
+                sweep.report.total_files,
+                sweep.report.total_bytes,
+            )
 
-    async def sweep_forever() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            health = app[HEALTH]
-            nodes = [node for node in app[RING].nodes if health.is_up(node.id)]
-            for sweep in await app[SWEEPS].sweep(nodes, dry_run=False, local=False):
-                if sweep.report.total_files:
-                    log.info(
-                        "orphan sweep of node %s reclaimed %d files, %d bytes",
-                        sweep.node.id,
-                        sweep.report.total_files,
-                        sweep.report.total_bytes,
-                    )
 
-    if interval > 0:
-        app[_ORPHANS] = asyncio.create_task(sweep_forever())
-    yield
-    if interval > 0:
-        app[_ORPHANS].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app[_ORPHANS]
+async def _drain_repairs(app: web.Application) -> None:
+    """Push missed writes to the replicas that missed them."""
+    try:
+        repaired = await app[_DRAIN].drain_once()
+    except GatewayError as exc:
+        log.warning("draining repairs failed; will retry: %s", exc)
+        return
+    if repaired:
+        log.info("repaired %d replicas that had missed a write", repaired)

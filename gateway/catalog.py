@@ -235,6 +235,9 @@ class Catalog(Protocol):
 
     async def pending_repairs(self, limit: int) -> list[Repair]: ...
 
+    async def resolve_repairs(self, repairs: Sequence[Repair]) -> None:
+        """Forget these repairs (and older ones of the same replica): the node holds it now."""
+
     async def unwanted_replicas(self, replicas: Sequence[tuple[str, str, str]]) -> list[int]:
         """Indices of the (bucket, key, version) replicas that nothing in the catalog wants."""
 

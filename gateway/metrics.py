@@ -6,7 +6,6 @@ labels are bounded: node ids, operations, request kinds, never keys.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -116,13 +115,9 @@ class GatewayMetrics:
         )
 
 
-async def refresh_catalog_gauges(
-    metrics: GatewayMetrics, catalog: Catalog, interval: float
-) -> None:
-    """Keep gauges that only the catalog knows current; a failed read is retried next time."""
-    while True:
-        try:
-            metrics.repair_queue_depth.set(await catalog.count_repairs())
-        except (sqlite3.Error, RuntimeError) as exc:  # the default catalog's failures
-            log.warning("reading the repair queue depth failed: %s", exc)
-        await asyncio.sleep(interval)
+async def refresh_catalog_gauges(metrics: GatewayMetrics, catalog: Catalog) -> None:
+    """Read the gauges only the catalog knows; a failed read is logged and retried next time."""
+    try:
+        metrics.repair_queue_depth.set(await catalog.count_repairs())
+    except (sqlite3.Error, RuntimeError) as exc:  # the default catalog's failures
+        log.warning("reading the repair queue depth failed: %s", exc)

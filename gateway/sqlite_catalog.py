@@ -184,6 +184,15 @@ class SqliteCatalog(SqliteUploads, SqliteSweep):
 
         return await self._run(select)
 
+    async def resolve_repairs(self, repairs: Sequence[Repair]) -> None:
+        rows = [(r.bucket, r.key, r.node_id, r.version) for r in repairs]
+        await self._run(
+            lambda db: db.executemany(
+                "DELETE FROM repairs WHERE bucket = ? AND key = ? AND node_id = ? AND version <= ?",
+                rows,
+            )
+        )
+
     async def count_repairs(self) -> int:
         def count(db: sqlite3.Connection) -> int:
             return int(db.execute("SELECT COUNT(*) FROM repairs").fetchone()[0])

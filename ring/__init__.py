@@ -15,6 +15,7 @@ from ring.model import (
 from ring.placement import Ring
 from ring.ringfile import load_ring_file, save_ring_file
 from ring.strategies import KetamaStrategy, PlacementStrategy, RendezvousStrategy
+from ring.watch import RingWatch
 
 __all__ = [
     "DEFAULT_PARTITION_POWER",
@@ -27,6 +28,7 @@ __all__ = [
     "Ring",
     "RingError",
     "RingSpec",
+    "RingWatch",
     "load_ring_file",
     "object_hash",
     "partition_of",

@@ -43,6 +43,10 @@ class NodeConfig:
     sweep_interval: float = 600.0  # 0 turns the periodic sweep off (`shardgate sweep` still runs)
     sweep_grace: float = 3600.0  # debris younger than this is left alone
     tombstone_reclaim_age: float = 7 * 86400.0  # longer than any node stays down unrepaired
+    ring_file: str = ""  # without one the node stores and serves but does not replicate
+    replicate_interval: float = 30.0  # 0 turns the replicator off
+    scrub_interval: float = 86400.0  # a pass re-reading everything starts this often; 0: never
+    scrub_rate: float = 20.0 * MiB  # bytes a second the scrubber may read
     log_level: str = "INFO"
     log_json: bool = False
     access_log: bool = True
@@ -67,6 +71,7 @@ class GatewayConfig:
     upload_lifetime: float = 24 * 3600.0
     upload_expiry_interval: float = 60.0
     sweep_interval: float = 3600.0  # orphan replicas: nodes ask the catalog through this sweep
+    repair_interval: float = 10.0  # replicas that missed a write get it pushed; 0 turns it off
     host: str = "127.0.0.1"
     port: int = 8080
     write_quorum: int = 2

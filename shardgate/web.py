@@ -1,5 +1,5 @@
-"""aiohttp pieces both services share: JSON errors, request ids, request metrics, background
-tasks, and serving on a bound port with an access log.
+"""aiohttp pieces both services share: JSON errors, request ids, request metrics, and serving
+on a bound port with an access log.
 
 Every process prints `<name> listening on <url>` on stdout once it accepts connections, so
 launchers and tests can start it on port 0 and read the address instead of guessing one.
@@ -8,13 +8,12 @@ launchers and tests can start it on port 0 and read the address instead of guess
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
@@ -34,7 +33,6 @@ from shardgate.errors import ShardgateError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Job = Callable[[web.Application], Coroutine[object, object, None]]
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)
 PARENT_ENV = "SHARDGATE_PARENT_PID"  # set by launchers: stop when that process is gone
 CORS_ORIGIN = web.RequestKey("cors_origin", str)
@@ -187,19 +185,6 @@ async def add_cors_headers(request: web.Request, response: web.StreamResponse) -
 async def metrics_handler(request: web.Request) -> web.Response:
     body = generate_latest(request.app[REGISTRY_KEY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-def background_task(job: Job) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context running `job(app)` as a task for as long as the app runs."""
-
-    async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(job(app))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return context
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:

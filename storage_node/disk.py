@@ -23,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TypeVar
 
+from storage_node.blocks import BlockSums
 from storage_node.disk_io import fsync_dir, storage_errors
 from storage_node.errors import IncompleteBody, PreconditionFailed, Superseded
 from storage_node.pending_store import DiskPendingUploads
@@ -60,6 +61,7 @@ class DiskWriter:
         self._fh = fh
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._sha256 = hashlib.sha256() if sha256 else None
+        self._blocks = BlockSums()
         self.head = b""
         self._size = 0
         self._done = False
@@ -72,6 +74,7 @@ class DiskWriter:
     def _write_sync(self, chunk: bytes) -> None:
         self._fh.write(chunk)
         self._md5.update(chunk)
+        self._blocks.update(chunk)
         if self._sha256 is not None:
             self._sha256.update(chunk)
 
@@ -93,6 +96,7 @@ class DiskWriter:
                 "size": self._size,
                 "etag": self._md5.hexdigest(),
                 "sha256": self.sha256,
+                "blocks": self._blocks.finish(),
             }
         )
         await asyncio.get_running_loop().run_in_executor(
@@ -122,6 +126,7 @@ class DiskWriter:
             etag=self._md5.hexdigest(),
             content_type=new.content_type,
             user_meta=dict(new.user_meta),
+            blocks=self._blocks.finish(),
         )
         async with self._store.lock(self._hash):
             result = await asyncio.get_running_loop().run_in_executor(

@@ -83,3 +83,15 @@ class IncompleteBody(NodeError):
 class InsufficientStorage(NodeError):
     status = 507
     code = "InsufficientStorage"
+
+
+class PeerUnreachable(NodeError):
+    status = 502
+    code = "PeerUnreachable"
+
+
+class ReplicaCorrupt(NodeError):
+    """This node's copy failed its checksum: another replica must serve (and replace) it."""
+
+    status = 503
+    code = "ReplicaCorrupt"

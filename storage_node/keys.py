@@ -7,6 +7,8 @@ from aiohttp import web
 from shardgate.config import NodeConfig
 from storage_node.metrics import NodeMetrics
 from storage_node.peers import PeerClient
+from storage_node.replicator import Replicator
+from storage_node.scrubber import Quarantine, Scrubber
 from storage_node.store import Store
 from storage_node.sweeper import Sweeper
 
@@ -15,3 +17,6 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", NodeMetrics)
 PEERS = web.AppKey("peers", PeerClient)
 SWEEPER = web.AppKey("sweeper", Sweeper)
+REPLICATOR = web.AppKey("replicator", Replicator)
+QUARANTINE = web.AppKey("quarantine", Quarantine)
+SCRUBBER = web.AppKey("scrubber", Scrubber)

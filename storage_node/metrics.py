@@ -1,9 +1,8 @@
-"""The node's Prometheus series, registered on the app's own registry, and the loop that keeps
-its disk and inventory gauges current."""
+"""The node's Prometheus series, registered on the app's own registry, and the jobs that read
+its disk and inventory gauges (run on timers by the app)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -84,30 +83,26 @@ class NodeMetrics:
         )
 
 
-async def refresh_disk_gauges(metrics: NodeMetrics, store: Store, interval: float) -> None:
-    """Disk free and total, cheap enough (one statfs) to read every few seconds."""
-    while True:
-        try:
-            usage = await store.usage()
-        except OSError as exc:
-            log.warning("reading disk usage failed: %s", exc)
-        else:
-            metrics.disk_free.set(usage.free_bytes)
-            metrics.disk_total.set(usage.total_bytes)
-        await asyncio.sleep(interval)
+async def refresh_disk_gauges(metrics: NodeMetrics, store: Store) -> None:
+    """Disk free and total: one statfs, cheap enough to read every few seconds."""
+    try:
+        usage = await store.usage()
+    except OSError as exc:
+        log.warning("reading disk usage failed: %s", exc)
+        return
+    metrics.disk_free.set(usage.free_bytes)
+    metrics.disk_total.set(usage.total_bytes)
 
 
-async def refresh_inventory(metrics: NodeMetrics, store: Store, interval: float) -> None:
+async def refresh_inventory(metrics: NodeMetrics, store: Store) -> None:
     """Object counts: a walk of every object directory, hence its own, longer interval."""
-    while True:
-        try:
-            counted = await take_inventory(store)
-        except OSError as exc:
-            log.warning("counting objects failed: %s", exc)
-            counted = None
-        if counted is not None:
-            metrics.objects.set(counted.objects)
-            metrics.object_bytes.set(counted.object_bytes)
-            metrics.tombstones.set(counted.tombstones)
-            metrics.inventory_timestamp.set(time.time())
-        await asyncio.sleep(interval)
+    try:
+        counted = await take_inventory(store)
+    except OSError as exc:
+        log.warning("counting objects failed: %s", exc)
+        return
+    if counted is not None:
+        metrics.objects.set(counted.objects)
+        metrics.object_bytes.set(counted.object_bytes)
+        metrics.tombstones.set(counted.tombstones)
+        metrics.inventory_timestamp.set(time.time())

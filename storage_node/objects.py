@@ -24,16 +24,19 @@ from shardgate.internal_api import (
 )
 from shardgate.streams import sized_chunks
 from shardgate.versions import is_version, version_to_timestamp
+from storage_node.disk import DiskStore
 from storage_node.errors import (
     BadRequest,
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
+    ReplicaCorrupt,
     Superseded,
 )
-from storage_node.keys import CONFIG, METRICS, STORE
+from storage_node.keys import CONFIG, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta
 from storage_node.store import LocalFiles
+from storage_node.verified import has_checksums, verified_chunks
 
 _CONDITIONAL = (
     hdrs.IF_MATCH,
@@ -200,6 +203,8 @@ async def serve_version(
     if request.method == hdrs.METH_HEAD:
         headers[hdrs.CONTENT_LENGTH] = str(meta.size)
         return web.Response(headers=headers)
+    if isinstance(store, DiskStore) and has_checksums(meta):
+        return await _serve_checked(request, store, partition, obj_hash, meta, headers)
     if isinstance(store, LocalFiles) and meta.size > 0:
         # Conditionals were answered above against the md5; aiohttp would redo them on mtime.
         dropped = _CONDITIONAL if _wants_range(request, meta) else (*_CONDITIONAL, hdrs.RANGE)
@@ -211,16 +216,62 @@ async def serve_version(
         await file_response.prepare(plain)
         metrics.bytes_sent.inc(file_response.content_length or 0)
         return file_response
+    response, span = _streamed(request, meta, headers)
+    await response.prepare(request)
+    async for chunk in store.read(partition, obj_hash, meta, *span):
+        await response.write(chunk)
+        metrics.bytes_sent.inc(len(chunk))
+    await response.write_eof()
+    return response
+
+
+def _streamed(
+    request: web.Request, meta: ObjectMeta, headers: CIMultiDict[str]
+) -> tuple[web.StreamResponse, tuple[int, int]]:
+    """A 200 or 206 response for the requested span, and the span."""
     partial = _wants_range(request, meta)
     span = _byte_range(request, meta.size) if partial else (0, meta.size)
     response = web.StreamResponse(status=206 if partial else 200, headers=headers)
     if partial:
         response.headers[hdrs.CONTENT_RANGE] = f"bytes {span[0]}-{span[1] - 1}/{meta.size}"
     response.content_length = span[1] - span[0]
-    await response.prepare(request)
-    async for chunk in store.read(partition, obj_hash, meta, *span):
-        await response.write(chunk)
-        metrics.bytes_sent.inc(len(chunk))
+    return response, span
+
+
+async def _serve_checked(
+    request: web.Request,
+    store: DiskStore,
+    partition: int,
+    obj_hash: str,
+    meta: ObjectMeta,
+    headers: CIMultiDict[str],
+) -> web.StreamResponse:
+    """Every block is checked before any of it leaves. A bad block takes the copy out of service
+    and ends the answer: with an error if it is the first, else by closing the connection short,
+    so the gateway resumes on another replica at that byte and no bad byte reaches anyone."""
+    response, span = _streamed(request, meta, headers)
+    chunks = verified_chunks(store, partition, obj_hash, meta, *span)
+    metrics, found = request.app[METRICS], request.app[QUARANTINE]
+    try:
+        try:
+            chunk = await anext(chunks)
+        except ReplicaCorrupt:
+            await found.report(partition, obj_hash, meta, "read")
+            raise
+        await response.prepare(request)
+        try:
+            while True:
+                await response.write(chunk)
+                metrics.bytes_sent.inc(len(chunk))
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            pass
+        except ReplicaCorrupt:
+            await found.report(partition, obj_hash, meta, "read")
+            response.force_close()
+            return response
+    finally:
+        await chunks.aclose()
     await response.write_eof()
     return response
 

@@ -1,17 +1,27 @@
-"""Node-to-node transfers: one node streams a file it holds to a peer as a signed internal PUT,
-so that a commit replicates without the gateway carrying the bytes."""
+"""Node-to-node calls, signed with the cluster secret: a node streams a version it holds to a
+peer as an internal PUT (so commits and repairs replicate without the gateway carrying bytes),
+sends a tombstone as an internal DELETE, and reads a peer's partition listings and digests."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from shardgate import request_id
-from shardgate.internal_api import object_path, put_headers
+from shardgate.internal_api import (
+    BUCKET_HEADER,
+    KEY_HEADER,
+    PREFIX,
+    VERSION_HEADER,
+    encode_key,
+    object_path,
+    partition_path,
+    put_headers,
+)
 from shardgate.signing import sign_request
 from storage_node.records import ObjectMeta
 
@@ -45,3 +55,48 @@ class PeerClient:
             peer_url + target, data=self._file_chunks(path), headers=headers
         ) as resp:
             return resp.status, await resp.json(content_type=None)
+
+    async def push_tombstone(
+        self, peer_url: str, partition: int, obj_hash: str, meta: ObjectMeta
+    ) -> tuple[int, Any]:
+        target = object_path(partition, obj_hash)
+        headers = {
+            BUCKET_HEADER: meta.bucket,
+            KEY_HEADER: encode_key(meta.key),
+            VERSION_HEADER: meta.version,
+            **sign_request(self._secret, "DELETE", target),
+            **request_id.outgoing_headers(),
+        }
+        async with self._session.delete(peer_url + target, headers=headers) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def listing(self, peer_url: str, partition: int) -> dict[str, tuple[str, bool]]:
+        """hash -> (newest version, is it a tombstone) for one partition on the peer."""
+        answer = await self._call(peer_url, "GET", partition_path(partition))
+        return {o["hash"]: (o["version"], o["tombstone"]) for o in answer["objects"]}
+
+    async def digests(self, peer_url: str, partitions: Sequence[int]) -> dict[int, str]:
+        body = {"partitions": list(partitions)}
+        answer = await self._call(peer_url, "POST", PREFIX + "/digests", body)
+        return {int(p): digest for p, digest in answer["digests"].items()}
+
+    async def ask_push(
+        self, peer_url: str, partition: int, obj_hash: str, version: str, to_url: str
+    ) -> int:
+        """Have the peer push its copy (that version or newer) to `to_url`; the status it got."""
+        body = {"peer_url": to_url, "version": version}
+        answer = await self._call(
+            peer_url, "POST", object_path(partition, obj_hash) + "/push", body
+        )
+        return int(answer["status"])
+
+    async def _call(self, peer_url: str, method: str, path: str, body: Any = None) -> Any:
+        headers = {**sign_request(self._secret, method, path), **request_id.outgoing_headers()}
+        async with self._session.request(
+            method, peer_url + path, json=body, headers=headers
+        ) as resp:
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(
+                    resp.request_info, resp.history, status=resp.status, message=await resp.text()
+                )
+            return await resp.json()

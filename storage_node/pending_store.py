@@ -110,6 +110,7 @@ class DiskPendingUploads:
             etag=upload.etag,
             content_type=upload.content_type,
             user_meta=dict(new.user_meta),
+            blocks=upload.blocks,
         )
         meta_tmp = self._store.tmp_path()
         try:

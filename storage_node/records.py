@@ -38,13 +38,16 @@ class PendingUpload:
     state: str = "received"  # or "published", "dropped"
     version: str = ""
     commit_by: float = 0.0  # the token's commit deadline: the sweeper's cue
+    blocks: tuple[int, ...] = ()  # CRC-32 per storage_node.blocks.BLOCK_SIZE block
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> PendingUpload:
-        return cls(**json.loads(raw))
+        data: dict[str, Any] = json.loads(raw)
+        data["blocks"] = tuple(data.get("blocks") or ())
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class ObjectMeta:
     content_type: str = "application/octet-stream"
     user_meta: Mapping[str, str] = field(default_factory=dict)
     tombstone: bool = False
+    blocks: tuple[int, ...] = ()  # CRC-32 per block; versions written before checksums have none
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -67,6 +71,7 @@ class ObjectMeta:
     def from_json(cls, raw: bytes) -> ObjectMeta:
         data: dict[str, Any] = json.loads(raw)
         data["user_meta"] = dict(data.get("user_meta") or {})
+        data["blocks"] = tuple(data.get("blocks") or ())
         return cls(**data)
 
     @classmethod

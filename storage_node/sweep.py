@@ -1,14 +1,16 @@
-"""Sweep resource (signed, for the gateway and `shardgate sweep`): run the local sweep, list
-replicas old enough to be checked against the catalog, and discard the ones it does not want."""
+"""Maintenance resources (signed, for the gateway, `shardgate sweep` and tests): run the local
+sweep, list replicas old enough to be checked against the catalog, discard the ones it does not
+want, and run a scrub pass now."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
 from storage_node.errors import BadRequest
-from storage_node.keys import SWEEPER
+from storage_node.keys import SCRUBBER, SWEEPER
 from storage_node.sweeper import Replica, Sweeper
 
 MAX_CANDIDATES = 5000
@@ -55,3 +57,12 @@ async def discard_replicas(request: web.Request) -> web.Response:
         raise BadRequest("replicas need partition, hash, bucket, key and version") from None
     report = await _sweeper(request).discard(replicas, dry_run=body.get("dry_run", False))
     return web.json_response(report.to_json())
+
+
+async def run_scrub(request: web.Request) -> web.Response:
+    """One scrub pass now (the periodic one's `--once`): what it checked and found."""
+    scrubber = request.app.get(SCRUBBER)
+    if scrubber is None:
+        raise BadRequest("this node's store keeps no files to scrub")
+    report = await scrubber.scrub_once()
+    return web.json_response(asdict(report))

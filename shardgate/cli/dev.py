@@ -75,6 +75,8 @@ class DevCluster:
             node_id,
             "--data",
             str(self.data / node_id),
+            "--ring",
+            str(self.ring_path),
             "--host",
             HOST,
             "--port",

@@ -17,7 +17,13 @@ def _node(args: argparse.Namespace) -> int:
     config = load_node_config(
         args.config,
         os.environ,
-        {"node_id": args.id, "data_dir": args.data, "host": args.host, "port": args.port},
+        {
+            "node_id": args.id,
+            "data_dir": args.data,
+            "host": args.host,
+            "port": args.port,
+            "ring_file": args.ring,
+        },
     )
     setup_logging(config.log_level, json_lines=config.log_json, name=f"node/{config.node_id}")
     run_app(
@@ -54,6 +60,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     node.add_argument("--config", type=Path, help="TOML file ([node] and [cluster] sections)")
     node.add_argument("--id", help="node id as the ring names it")
     node.add_argument("--data", type=Path, help="data directory (one disk)")
+    node.add_argument("--ring", help="ring file, watched for new epochs (for replication)")
     node.add_argument("--host")
     node.add_argument("--port", type=int, help="0 picks a free port")
     node.set_defaults(func=_node)

