@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 
 HOST = "127.0.0.1"
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out for port 0, all held open at once so they are distinct."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def http_status(url: str, method: str = "GET", data: bytes | None = None) -> int | None:

@@ -17,6 +17,7 @@ from gateway.access import ApiKeys
 from gateway.admission import admission_middleware
 from gateway.auth import auth_middleware
 from gateway.bulkhead import Bulkhead
+from gateway.catalog import Catalog
 from gateway.cors import cors_middleware
 from gateway.direct_uploads import DirectUploads
 from gateway.errors import GatewayError
@@ -28,6 +29,7 @@ from gateway.keys import (
     DIRECT,
     HEALTH,
     METRICS,
+    MIRROR_OUTBOX,
     MULTIPART,
     OBJECTS,
     SWEEPS,
@@ -43,13 +45,14 @@ from gateway.replicated_write import ReplicatedWriter
 from gateway.routes import ROUTES
 from gateway.sqlite_catalog import SqliteCatalog
 from gateway.sweep import SweepCoordinator
-from ring import Ring, load_ring_file
+from ring import Ring, RingWatch, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
 from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 
 log = logging.getLogger(__name__)
-RING = web.AppKey("ring", Ring)
+_FIRST_RING = web.AppKey("first_ring", Ring)
+_RINGS = web.AppKey("rings", RingWatch)
 _PROBE = web.AppKey("probe", asyncio.Task[None])
 _DRAIN = web.AppKey("drain", RepairDrain)
 
@@ -71,7 +74,8 @@ def create_app(config: GatewayConfig) -> web.Application:
         client_max_size=1024**2,
     )
     app[CONFIG] = config
-    app[RING] = ring
+    app[_FIRST_RING] = ring  # services then follow the ring file: app[OBJECTS].ring
+    app[_RINGS] = RingWatch(config.ring_file)
     app[REGISTRY_KEY] = registry
     app[METRICS] = GatewayMetrics.create(registry, [node.id for node in ring.nodes])
     app[BULKHEAD] = Bulkhead(
@@ -93,6 +97,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].upload_expiry_interval, _expire_uploads))
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].sweep_interval, _sweep_orphans))
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].repair_interval, _drain_repairs))
+    app.cleanup_ctx.append(_mirror)
     app.cleanup_ctx.append(
         every(lambda a: a[CONFIG].metrics_interval, _refresh_catalog_gauges, immediately=True)
     )
@@ -104,6 +109,7 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
     catalog = SqliteCatalog(app[CONFIG].catalog_path)
     await catalog.open()
     app[CATALOG] = catalog
+    app[MIRROR_OUTBOX] = catalog
     config = app[CONFIG]
     app[API_KEYS] = ApiKeys(
         catalog, config.admin_key_sha256, cache_seconds=config.api_key_cache_seconds
@@ -116,29 +122,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[CONFIG], app[METRICS]
     connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
-        client = NodeClient(
-            session,
-            config.cluster_secret,
-            connect_timeout=config.node_connect_timeout,
-            io_timeout=config.node_io_timeout,
-        )
-        health = NodeHealth(
-            client, interval=config.health_interval, down_backoff=config.node_down_backoff
-        )
+        client, health = node_access(session, config)
         app[HEALTH] = health
         writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)
-        app[OBJECTS] = ObjectService(
-            ring=app[RING],
-            catalog=app[CATALOG],
-            client=client,
-            health=health,
-            writer=writer,
-            reader=ReplicatedReader(client, health, metrics),
-            metrics=metrics,
-            write_quorum=config.write_quorum,
-            max_object_size=config.max_object_size,
-            io_timeout=config.node_io_timeout,
-            staging_lifetime=config.upload_lifetime,
+        app[OBJECTS] = object_service(
+            config, app[_FIRST_RING], app[CATALOG], client, health, writer, metrics
         )
         app[DIRECT] = DirectUploads(
             config=config,
@@ -158,8 +146,49 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             direct=app[DIRECT],
         )
         app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
-        app[_DRAIN] = RepairDrain(app[RING], app[CATALOG], client, health)
+        app[_DRAIN] = RepairDrain(lambda: app[OBJECTS].ring, app[CATALOG], client, health)
         yield
+
+
+def object_service(
+    config: GatewayConfig,
+    ring: Ring,
+    catalog: Catalog,
+    client: NodeClient,
+    health: NodeHealth,
+    writer: ReplicatedWriter,
+    metrics: GatewayMetrics,
+) -> ObjectService:
+    """Objects as every process serving or reading them sees them."""
+    return ObjectService(
+        ring=ring,
+        catalog=catalog,
+        client=client,
+        health=health,
+        writer=writer,
+        reader=ReplicatedReader(client, health, metrics),
+        metrics=metrics,
+        write_quorum=config.write_quorum,
+        max_object_size=config.max_object_size,
+        io_timeout=config.node_io_timeout,
+        staging_lifetime=config.upload_lifetime,
+    )
+
+
+def node_access(
+    session: aiohttp.ClientSession, config: GatewayConfig
+) -> tuple[NodeClient, NodeHealth]:
+    """The signed node client and the view of node health, as every process reading nodes has."""
+    client = NodeClient(
+        session,
+        config.cluster_secret,
+        connect_timeout=config.node_connect_timeout,
+        io_timeout=config.node_io_timeout,
+    )
+    health = NodeHealth(
+        client, interval=config.health_interval, down_backoff=config.node_down_backoff
+    )
+    return client, health
 
 
 async def _refresh_catalog_gauges(app: web.Application) -> None:
@@ -167,10 +196,11 @@ async def _refresh_catalog_gauges(app: web.Application) -> None:
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:
-    health, metrics, ring = app[HEALTH], app[METRICS], app[RING]
+    health, metrics = app[HEALTH], app[METRICS]
 
     async def probe_forever() -> None:
         while True:
+            ring = await _follow_ring_file(app)
             await asyncio.gather(*(health.probe(node) for node in ring.nodes))
             for node in ring.nodes:
                 metrics.node_up.labels(node.id).set(1 if health.is_up(node.id) else 0)
@@ -181,6 +211,30 @@ async def _health_probe(app: web.Application) -> AsyncIterator[None]:
     app[_PROBE].cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await app[_PROBE]
+
+
+async def _follow_ring_file(app: web.Application) -> Ring:
+    """The ring in force, switched to the ring file's new epoch when one appears (checked with
+    every health probe); a ring that would re-place everything or break the quorum is refused."""
+    objects, config = app[OBJECTS], app[CONFIG]
+    # Building a ring of thousands of partitions takes a while: off the loop.
+    latest = await asyncio.get_running_loop().run_in_executor(None, app[_RINGS].current)
+    current = objects.ring
+    if latest is None or latest.epoch == current.epoch:
+        return current
+    if latest.partition_power != current.partition_power or latest.replicas < config.write_quorum:
+        log.error(
+            "ring epoch %d refused: partition power %d -> %d, replicas %d (write quorum %d)",
+            latest.epoch,
+            current.partition_power,
+            latest.partition_power,
+            latest.replicas,
+            config.write_quorum,
+        )
+        return current
+    log.info("ring epoch %d in force (was %d)", latest.epoch, current.epoch)
+    objects.ring = latest
+    return latest
 
 
 async def _expire_uploads(app: web.Application) -> None:
@@ -195,7 +249,7 @@ async def _sweep_orphans(app: web.Application) -> None:
     """Have the nodes that are up discard the replicas the catalog no longer wants (nodes
     sweep their own temp files and pending uploads on their own)."""
     health = app[HEALTH]
-    nodes = [node for node in app[RING].nodes if health.is_up(node.id)]
+    nodes = [node for node in app[OBJECTS].ring.nodes if health.is_up(node.id)]
     for sweep in await app[SWEEPS].sweep(nodes, dry_run=False, local=False):
         if sweep.report.total_files:
             log.info(
@@ -215,3 +269,23 @@ async def _drain_repairs(app: web.Application) -> None:
         return
     if repaired:
         log.info("repaired %d replicas that had missed a write", repaired)
+
+
+async def _mirror(app: web.Application) -> AsyncIterator[None]:
+    """The S3 mirror: queue metrics always; workers too unless `shardgate mirror run` has them."""
+    # cloud_sync sits above gateway (it reads objects through gateway's services), so it is
+    # imported when an app starts, not when the gateway package is imported.
+    from cloud_sync import MirrorMetrics, MirrorService
+
+    config = app[CONFIG]
+    service = MirrorService(
+        config=config,
+        outbox=app[MIRROR_OUTBOX],
+        catalog=app[CATALOG],
+        source=app[OBJECTS],
+        metrics=MirrorMetrics.create(app[REGISTRY_KEY]),
+        run_workers=config.mirror_in_gateway,
+    )
+    await service.start()
+    yield
+    await service.stop()

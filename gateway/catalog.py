@@ -63,6 +63,21 @@ class UploadRecord:
 
 
 @dataclass(frozen=True)
+class MirrorStatus:
+    """Where an object's version stands with the S3 mirror: pending, synced, failed (or off)."""
+
+    state: str = "off"
+    url: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"state": self.state, "url": self.url}
+        if self.error is not None:
+            shown["error"] = self.error
+        return shown
+
+
+@dataclass(frozen=True)
 class ObjectRecord:
     bucket: str
     key: str
@@ -74,6 +89,7 @@ class ObjectRecord:
     user_meta: Mapping[str, str] = field(default_factory=dict)
     sha256: str | None = None
     manifest: tuple[PartRecord, ...] = ()  # a completed multipart upload: its parts, in order
+    mirror: MirrorStatus = field(default_factory=MirrorStatus, compare=False)
 
     @property
     def modified(self) -> float:
@@ -93,7 +109,7 @@ class ObjectRecord:
             ),
             "metadata": dict(self.user_meta),
             "sha256": self.sha256,
-            "mirror": {"state": "off", "url": None},
+            "mirror": self.mirror.to_json(),
         }
 
 

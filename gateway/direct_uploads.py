@@ -312,7 +312,7 @@ class DirectUploads:
             and previous
         ):
             await self._objects.retire(previous, record)
-        return record
+        return await self._objects.as_published(record)
 
     async def _replicate(
         self, pending: PendingRecord, source: Node

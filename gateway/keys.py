@@ -9,6 +9,7 @@ from gateway.bulkhead import Bulkhead
 from gateway.catalog import Catalog
 from gateway.direct_uploads import DirectUploads
 from gateway.metrics import GatewayMetrics
+from gateway.mirror_outbox import MirrorOutbox
 from gateway.multipart import MultipartUploads
 from gateway.node_health import NodeHealth
 from gateway.object_service import ObjectService
@@ -25,4 +26,5 @@ BULKHEAD = web.AppKey("bulkhead", Bulkhead)
 DIRECT = web.AppKey("direct", DirectUploads)
 MULTIPART = web.AppKey("multipart", MultipartUploads)
 SWEEPS = web.AppKey("sweeps", SweepCoordinator)
+MIRROR_OUTBOX = web.AppKey("mirror_outbox", MirrorOutbox)
 PRINCIPAL = web.RequestKey("principal", Principal)

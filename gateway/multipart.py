@@ -207,7 +207,7 @@ class MultipartUploads:
         await self._objects.reclaim_parts([part for part in parts if part not in chosen])
         if previous is not None:
             await self._objects.retire(previous, record)
-        return record
+        return await self._objects.as_published(record)
 
     async def abort(self, upload_id: str) -> int:
         """End the upload and reclaim its parts; the number of parts reclaimed."""

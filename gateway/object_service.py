@@ -5,6 +5,7 @@ Plain class, no HTTP: handlers turn requests into these calls and results into r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterable, Mapping, Sequence
 from gateway.catalog import (
     BucketRecord,
     Catalog,
+    MirrorStatus,
     ObjectRecord,
     PartRecord,
     Repair,
@@ -105,6 +107,13 @@ class ObjectService:
     def forget_bucket(self, name: str) -> None:
         self._buckets.pop(name, None)
 
+    async def as_published(self, record: ObjectRecord) -> ObjectRecord:
+        """A just-committed record as the catalog shows it: in a mirrored bucket, its copy to
+        S3 is pending (the commit queued the job)."""
+        if (await self.bucket(record.bucket)).mirror:
+            return dataclasses.replace(record, mirror=MirrorStatus("pending"))
+        return record
+
     async def head(self, bucket: str, key: str) -> ObjectRecord:
         record = await self._catalog.get_object(bucket, key)
         if record is None:
@@ -181,7 +190,7 @@ class ObjectService:
         elif previous is not None:
             await self.retire(previous, record)
         self._metrics.repairs_queued.inc(len(repairs))
-        return record
+        return await self.as_published(record)
 
     async def stage(
         self, bucket: str, key: str, body: AsyncIterable[bytes], content_type: str
@@ -244,7 +253,7 @@ class ObjectService:
         if await self._catalog.commit_object(record) and previous is not None:
             await self.retire(previous, record)
         await self._catalog.end_upload(part.upload_id, "completed")
-        return record
+        return await self.as_published(record)
 
     async def withdraw_staged(self, parts: Sequence[PartRecord]) -> None:
         """Undo stage: reclaim the parts and end their stagings."""

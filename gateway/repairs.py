@@ -5,6 +5,7 @@ nodes' replicators would get there too, on their slower full passes."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from gateway.catalog import Catalog, Repair
 from gateway.node_health import NodeHealth
@@ -18,9 +19,9 @@ PUSH_TIMEOUT = 600.0
 
 class RepairDrain:
     def __init__(
-        self, ring: Ring, catalog: Catalog, client: NodeClient, health: NodeHealth
+        self, ring: Callable[[], Ring], catalog: Catalog, client: NodeClient, health: NodeHealth
     ) -> None:
-        self._ring = ring
+        self._ring_in_force = ring
         self._catalog = catalog
         self._client = client
         self._health = health
@@ -34,17 +35,18 @@ class RepairDrain:
         return len(resolved)
 
     async def _repair(self, repair: Repair) -> bool:
+        ring = self._ring_in_force()
         try:
-            target = self._ring.node(repair.node_id)
+            target = ring.node(repair.node_id)
         except RingError:
             return True  # the node left the ring: there is nothing to repair any more
         if not self._health.is_up(target.id):
             return False
         obj_hash = object_hash(repair.bucket, repair.key)
-        partition = partition_of(obj_hash, self._ring.partition_power)
+        partition = partition_of(obj_hash, ring.partition_power)
         path = object_path(partition, obj_hash) + "/push"
         body = {"peer_url": target.url, "version": repair.version}
-        for source in self._ring.preference(partition):
+        for source in ring.preference(partition):
             if source.id == target.id or not self._health.is_up(source.id):
                 continue
             try:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import astuple
 
 from gateway.catalog import ApiKeyRecord, BucketDeletion, BucketRecord, ObjectRecord, Repair
+from gateway.sqlite_mirror import SqliteMirror, queue_mirror_job, with_mirror_state
 from gateway.sqlite_rows import (
     OBJECT_COLUMNS,
     api_key_from_row,
@@ -24,7 +25,7 @@ _KEY_COLUMNS = "id, name, sha256, rights, buckets, created, revoked"
 _PENDING_COLUMNS = "upload_id, bucket, key, node_id, created, expires, committed_version"
 
 
-class SqliteCatalog(SqliteUploads, SqliteSweep):
+class SqliteCatalog(SqliteUploads, SqliteSweep, SqliteMirror):
     async def put_bucket(self, bucket: BucketRecord) -> BucketRecord:
         policy = bucket.to_json()
         del policy["name"], policy["created"]
@@ -88,6 +89,8 @@ class SqliteCatalog(SqliteUploads, SqliteSweep):
                     (record.version, settles),
                 )
             _add_repairs(db, repairs)
+            if changed:
+                queue_mirror_job(db, "put", record.bucket, record.key, record.version, time.time())
             return changed
 
         return await self._run(commit)
@@ -96,7 +99,7 @@ class SqliteCatalog(SqliteUploads, SqliteSweep):
         def select(db: sqlite3.Connection) -> ObjectRecord | None:
             query = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?"  # noqa: S608
             row = db.execute(query + " AND deleted = 0", (bucket, key)).fetchone()
-            return object_from_row(row) if row else None
+            return with_mirror_state(db, [object_from_row(row)])[0] if row else None
 
         return await self._run(select)
 
@@ -113,7 +116,7 @@ class SqliteCatalog(SqliteUploads, SqliteSweep):
 
         def select(db: sqlite3.Connection) -> list[ObjectRecord]:
             rows = db.execute(query, (bucket, after, prefix, len(prefix), prefix, limit))
-            return [object_from_row(row) for row in rows]
+            return with_mirror_state(db, [object_from_row(row) for row in rows])
 
         return await self._run(select)
 
@@ -170,6 +173,8 @@ class SqliteCatalog(SqliteUploads, SqliteSweep):
                 (version, bucket, key, version),
             ).rowcount
             _add_repairs(db, repairs)
+            if gone:
+                queue_mirror_job(db, "delete", bucket, key, version, time.time())
             return gone > 0
 
         return await self._run(remove)

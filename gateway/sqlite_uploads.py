@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import astuple
 
 from gateway.catalog import ObjectRecord, PartRecord, PendingRecord, UploadEnding, UploadRecord
 from gateway.sqlite_db import SqliteDb
+from gateway.sqlite_mirror import queue_mirror_job
 from gateway.sqlite_rows import part_from_row, part_values, upload_from_row, upsert_object
 
 _UPLOAD_COLUMNS = "upload_id, bucket, key, content_type, user_meta, created, expires, state"
@@ -106,8 +108,9 @@ class SqliteUploads(SqliteDb):
             if not closed:
                 return "not_open", []
             db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
-            if completed is not None:
-                upsert_object(db, completed, create_only=False)
+            if completed is not None and upsert_object(db, completed, create_only=False):
+                c = completed
+                queue_mirror_job(db, "put", c.bucket, c.key, c.version, time.time())
             return "ended", parts
 
         return await self._run(end)

@@ -93,13 +93,40 @@ class GatewayConfig:
     log_json: bool = False
     access_log: bool = True
     metrics_interval: float = 10.0  # gauges read from the catalog (repair queue depth)
+    # The S3 mirror (cloud_sync); off until mirror_bucket names the target bucket.
+    mirror_endpoint: str = ""  # any S3-compatible service; empty: AWS's own endpoints
+    mirror_region: str = "us-east-1"
+    mirror_bucket: str = ""
+    mirror_prefix: str = ""
+    mirror_in_gateway: bool = True  # False: run workers with `shardgate mirror run`
+    mirror_workers: int = 4
+    mirror_threads: int = 8
+    mirror_lease: float = 60.0
+    mirror_poll_interval: float = 1.0
+    mirror_max_attempts: int = 8
+    mirror_backoff_base: float = 1.0
+    mirror_backoff_cap: float = 300.0
+    mirror_multipart_threshold: int = 16 * MiB
+    mirror_part_size: int = 8 * MiB
+    mirror_s3_timeout: float = 60.0
+    # Empty: boto3's usual chain (AWS_* environment, shared files, instance roles).
+    mirror_access_key_id: str = field(repr=False, default="")
+    mirror_secret_access_key: str = field(repr=False, default="")
 
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.sqlite3"
 
 
-_SECRET_FIELDS = {"cluster_secret", "admin_key_sha256", "token_keys"}
+_SECRET_FIELDS = {
+    "cluster_secret",
+    "admin_key_sha256",
+    "token_keys",
+    "mirror_access_key_id",
+    "mirror_secret_access_key",
+}
+# SHARDGATE_MIRROR_ACCESS_KEY_ID and SHARDGATE_MIRROR_SECRET_ACCESS_KEY (or their _FILE forms).
+_MIRROR_SECRETS = ("mirror_access_key_id", "mirror_secret_access_key")
 C = TypeVar("C", NodeConfig, GatewayConfig)
 
 
@@ -161,7 +188,8 @@ def _build(
     values: dict[str, Any] = dict(document.get(section, {}))
     hints = get_type_hints(cls)
     secret_files = {"cluster_secret_file", "token_keys_file"}
-    secret_files |= {"admin_key_file"} if section == "gateway" else set()
+    if section == "gateway":
+        secret_files |= {"admin_key_file", *(f"{name}_file" for name in _MIRROR_SECRETS)}
     unknown = set(values) - set(hints) - secret_files
     if unknown:
         raise ConfigError(f"[{section}]: unknown settings {sorted(unknown)}")
@@ -221,6 +249,7 @@ def load_gateway_config(
             "cluster_secret": secret.encode(),
             "admin_key_sha256": hash_api_key(admin_key),
             "token_keys": _token_keys(env, files, secret),
+            **{name: _secret(name, env, files) or "" for name in _MIRROR_SECRETS},
         },
     )
     if config.write_quorum < 1:

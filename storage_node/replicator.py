@@ -73,28 +73,32 @@ class Replicator:
         """One pass over every partition held here; peers that cannot be reached wait a pass."""
         started = time.monotonic()
         report = PassReport()
-        ring = self._rings.current()
+        ring = await asyncio.get_running_loop().run_in_executor(None, self._rings.current)
         if ring is None:
             return report
         held = await asyncio.get_running_loop().run_in_executor(self._store.pool, self._held)
-        listings = {p: await self._store.list_partition(p) for p in held}
-        listings = {p: entries for p, entries in listings.items() if entries}
-        remote = await self._remote_digests(ring, listings, report)
+        # Only digests are kept for the whole node; a partition is listed again if it must sync,
+        # so memory follows the partition, not the node.
+        digests = {}
+        for partition in held:
+            if entries := await self._store.list_partition(partition):
+                digests[partition] = digest_of(entries)
+        remote = await self._remote_digests(ring, list(digests), report)
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(partition: int) -> None:
             async with gate:
-                await self._sync_partition(ring, partition, listings[partition], remote, report)
+                await self._sync_partition(ring, partition, digests[partition], remote, report)
 
-        await asyncio.gather(*(one(p) for p in sorted(listings)))
-        report.partitions = len(listings)
+        await asyncio.gather(*(one(p) for p in sorted(digests)))
+        report.partitions = len(digests)
         if self._metrics is not None:
             self._metrics.record(report, time.monotonic() - started)
         return report
 
     async def restore(self, partition: int, obj_hash: str, version: str) -> bool:
         """Get a good copy of `version` (or newer) pushed here by another replica."""
-        ring = self._rings.current()
+        ring = await asyncio.get_running_loop().run_in_executor(None, self._rings.current)
         if ring is None or self._me not in {node.id for node in ring.nodes}:
             return False
         me = ring.node(self._me)
@@ -118,16 +122,16 @@ class Replicator:
         return [node for node in ring.primaries(partition) if node.id != self._me]
 
     async def _remote_digests(
-        self, ring: Ring, listings: dict[int, list[tuple[str, ObjectMeta]]], report: PassReport
+        self, ring: Ring, partitions: list[int], report: PassReport
     ) -> dict[tuple[str, int], str]:
         wanted: dict[str, tuple[Node, list[int]]] = {}
-        for partition in listings:
+        for partition in partitions:
             for node in self._targets(ring, partition):
                 wanted.setdefault(node.id, (node, []))[1].append(partition)
         found: dict[tuple[str, int], str] = {}
-        for node, partitions in wanted.values():
-            for start in range(0, len(partitions), DIGEST_BATCH):
-                batch = partitions[start : start + DIGEST_BATCH]
+        for node, asked in wanted.values():
+            for start in range(0, len(asked), DIGEST_BATCH):
+                batch = asked[start : start + DIGEST_BATCH]
                 try:
                     answer = await self._peers.digests(node.url, batch)
                 except PeerErrors as exc:
@@ -141,16 +145,16 @@ class Replicator:
         self,
         ring: Ring,
         partition: int,
-        entries: list[tuple[str, ObjectMeta]],
+        mine: str,
         remote: dict[tuple[str, int], str],
         report: PassReport,
     ) -> None:
         targets = self._targets(ring, partition)
         handoff = len(targets) == len(ring.primaries(partition))
-        mine = digest_of(entries)
         if all(remote.get((t.id, partition)) == mine for t in targets) and not handoff:
             report.in_sync += 1
             return
+        entries = await self._store.list_partition(partition)
         held_by_all = {obj_hash for obj_hash, _ in entries}
         for target in targets:
             if (target.id, partition) not in remote:

@@ -231,14 +231,24 @@ def write_file(path: Path, size: int, seed: int) -> str:
     return digest.hexdigest()
 
 
-def start_cluster(data: Path, **gateway_settings: object) -> DevCluster:
-    """A started cluster of its own, with SHARDGATE_GATEWAY_<NAME> settings for its gateway."""
+def start_cluster(
+    data: Path, secrets: dict[str, str] | None = None, **gateway_settings: object
+) -> DevCluster:
+    """A started cluster of its own, with SHARDGATE_GATEWAY_<NAME> settings for its gateway
+    (and `secrets`, whole environment variables, beside them)."""
     cluster = DevCluster(data, port=0)
-    cluster.env.update(
-        {f"SHARDGATE_GATEWAY_{name.upper()}": str(v) for name, v in gateway_settings.items()}
-    )
+    cluster.env.update(secrets or {})
+    cluster.env.update(gateway_env(**gateway_settings))
     cluster.start()
     return cluster
+
+
+def gateway_env(**gateway_settings: object) -> dict[str, str]:
+    """SHARDGATE_GATEWAY_<NAME> variables for gateway settings (booleans as true/false)."""
+    return {
+        f"SHARDGATE_GATEWAY_{name.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
+        for name, v in gateway_settings.items()
+    }
 
 
 def scratch_cluster(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[DevCluster]:

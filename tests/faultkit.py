@@ -1,8 +1,12 @@
-"""What the fault suite reports: faults injected, objects checked, objects lost."""
+"""What the fault suite reports (faults injected, objects checked, objects lost), and what its
+tests read off the nodes' disks."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+
+from shardgate.cli.dev import DevCluster
 
 
 @dataclass
@@ -20,3 +24,19 @@ class FaultReport:
 
 
 REPORT = FaultReport()
+
+
+def held(cluster: DevCluster) -> dict[tuple[str, str], dict[str, tuple[str, bool]]]:
+    """(bucket, key) -> {node id: (newest version, tombstone)}, read from every node's disk."""
+    found: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
+    for node_id in cluster.node_ids:
+        for directory in (cluster.data / node_id / "objects").glob("*/*"):
+            names = {p.name for p in directory.iterdir()}
+            stems = {n.split(".")[0] for n in names if n.endswith((".meta", ".ts"))}
+            if not stems:
+                continue
+            newest = max(stems)
+            tombstone = f"{newest}.ts" in names
+            meta = json.loads((directory / f"{newest}.{'ts' if tombstone else 'meta'}").read_text())
+            found.setdefault((meta["bucket"], meta["key"]), {})[node_id] = (newest, tombstone)
+    return found

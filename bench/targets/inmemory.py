@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from bench import process
-from bench.net import HOST, free_ports, http_status, wait_until
+from bench.net import HOST, http_status, wait_until
 from bench.targets.base import Target
+from shardgate.cli.launcher import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 

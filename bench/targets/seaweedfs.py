@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import process
-from bench.net import HOST, free_ports, http_status, wait_until
+from bench.net import HOST, http_status, wait_until
 from bench.targets.base import Target
+from shardgate.cli.launcher import free_ports
 
 REPLICATION = "002"
 FILER_STOP_GRACE_S = 20.0  # the filer drains gRPC for ~15 s on SIGINT and ignores SIGTERM

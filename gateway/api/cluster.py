@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
-from gateway.keys import HEALTH, OBJECTS, PRINCIPAL
+from gateway.keys import HEALTH, MIRROR_OUTBOX, OBJECTS, PRINCIPAL
 
 
 async def get_cluster(request: web.Request) -> web.Response:
@@ -26,6 +28,8 @@ async def get_cluster(request: web.Request) -> web.Response:
                 "last_error": state.last_error or None,
             }
         )
+    now = time.time()
+    mirror = await request.app[MIRROR_OUTBOX].mirror_summary(now, recent=0)
     return web.json_response(
         {
             "nodes": nodes,
@@ -33,6 +37,11 @@ async def get_cluster(request: web.Request) -> web.Response:
                 "epoch": ring.epoch,
                 "partitions": 2**ring.partition_power,
                 "replicas": ring.replicas,
+            },
+            "mirror": {
+                "queued": mirror.queued,
+                "failed": mirror.failed,
+                "lag_seconds": round(mirror.lag(now), 3),
             },
         }
     )

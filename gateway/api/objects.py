@@ -54,6 +54,19 @@ def _download_headers(record: ObjectRecord) -> dict[str, str]:
     }
     headers.update(safety_headers(record.key, record.content_type))
     headers.update(public_meta_headers(record.user_meta))
+    headers.update(_mirror_headers(record))
+    return headers
+
+
+def _mirror_headers(record: ObjectRecord) -> dict[str, str]:
+    """The S3 mirror's state for this version (its URL once synced, its error once failed)."""
+    mirror = record.mirror
+    headers = {"X-Shardgate-Mirror-State": mirror.state}
+    if mirror.url:
+        headers["X-Shardgate-Mirror-Url"] = mirror.url
+    if mirror.error:
+        printable = "".join(c if " " <= c <= "~" else " " for c in mirror.error)
+        headers["X-Shardgate-Mirror-Error"] = printable[:300]
     return headers
 
 

@@ -8,6 +8,7 @@ import sys
 from shardgate.cli import (
     dev,
     keys_cmd,
+    mirror_cmd,
     objects_cmd,
     presign_cmd,
     ring_cmd,
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     presign_cmd.add_parser(sub)
     objects_cmd.add_parsers(sub)
     sweep_cmd.add_parser(sub)
+    mirror_cmd.add_parser(sub)
     return parser
 
 

@@ -11,9 +11,7 @@ import threading
 from pathlib import Path
 
 from ring import Node, RingSpec, load_ring_file, save_ring_file
-from shardgate.cli.launcher import Service, spawn
-
-HOST = "127.0.0.1"
+from shardgate.cli.launcher import HOST, Service, spawn
 
 
 def _secret_file(path: Path) -> str:

@@ -6,6 +6,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +48,21 @@ class Service:
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+
+
+HOST = "127.0.0.1"  # every process the launchers start listens on loopback only
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel hands out for port 0, all held open at once so they are distinct."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def spawn(

@@ -1,11 +1,14 @@
-"""`shardgate ring`: create a ring file, show its balance, and show where an object goes.
+"""`shardgate ring`: create a ring file, change its nodes (each change is a new epoch that
+running nodes and gateways pick up), show its balance, and show where an object goes.
 
 Each subcommand's `func` takes the parsed `argparse.Namespace`, prints to stdout and
 returns the process exit code (errors go to stderr with code 1).
 """
 
 import argparse
+import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ring import (
@@ -52,6 +55,22 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     show.add_argument("file", type=Path)
     show.set_defaults(func=_show)
 
+    add = commands.add_parser("add-node", help="add a node (a new epoch)")
+    add.add_argument("file", type=Path)
+    add.add_argument("--node", required=True, type=_parse_node, metavar=_NODE_SYNTAX)
+    add.set_defaults(func=_add_node)
+
+    remove = commands.add_parser("remove-node", help="remove a node (a new epoch)")
+    remove.add_argument("file", type=Path)
+    remove.add_argument("node_id", metavar="ID")
+    remove.set_defaults(func=_remove_node)
+
+    weight = commands.add_parser("set-weight", help="change a node's weight (a new epoch)")
+    weight.add_argument("file", type=Path)
+    weight.add_argument("node_id", metavar="ID")
+    weight.add_argument("weight", type=float)
+    weight.set_defaults(func=_set_weight)
+
     place = commands.add_parser("place", help="print the partition and nodes of an object")
     place.add_argument("file", type=Path)
     place.add_argument("object", metavar="BUCKET/KEY")
@@ -76,6 +95,47 @@ def _create(args: argparse.Namespace) -> int:
     except RingError as exc:
         return _fail(str(exc))
     print(f"wrote {out}: epoch {spec.epoch}, {len(spec.nodes)} nodes")
+    return 0
+
+
+def _add_node(args: argparse.Namespace) -> int:
+    return _change(args.file, lambda nodes: (*nodes, args.node))
+
+
+def _remove_node(args: argparse.Namespace) -> int:
+    return _change(args.file, lambda nodes: tuple(n for n in nodes if n.id != args.node_id))
+
+
+def _set_weight(args: argparse.Namespace) -> int:
+    return _change(
+        args.file,
+        lambda nodes: tuple(
+            dataclasses.replace(n, weight=args.weight) if n.id == args.node_id else n for n in nodes
+        ),
+    )
+
+
+def _change(path: Path, edit: Callable[[tuple[Node, ...]], tuple[Node, ...]]) -> int:
+    """Write the ring with edited nodes as the next epoch; report how much data will move."""
+    try:
+        old = load_ring_file(path)
+        nodes = edit(old.nodes)
+        if nodes == old.nodes:
+            return _fail("that changes nothing (unknown node id, or the same value)")
+        new = old.with_nodes(nodes)
+        before, after = Ring(old), Ring(new)
+        save_ring_file(path, new)
+    except RingError as exc:
+        return _fail(str(exc))
+    moved = sum(
+        len({n.id for n in after.primaries(p)} - {n.id for n in before.primaries(p)})
+        for p in range(1 << new.partition_power)
+    )
+    slots = (1 << new.partition_power) * min(new.replicas, len(new.nodes))
+    print(
+        f"wrote {path}: epoch {new.epoch}, {len(new.nodes)} nodes; {moved} of {slots} "
+        f"replica slots move ({100 * moved / slots:.1f}%)"
+    )
     return 0
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 from clusterkit import Api, cluster_ring
-from faultkit import FaultReport
+from faultkit import FaultReport, held
 
 from ring import Ring
 from shardgate.cli.dev import DevCluster
@@ -40,22 +39,6 @@ def healing_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevClu
     yield cluster
     cluster.stop()
     shutil.rmtree(data, ignore_errors=True)
-
-
-def held(cluster: DevCluster) -> dict[tuple[str, str], dict[str, tuple[str, bool]]]:
-    """(bucket, key) -> {node id: (newest version, tombstone)}, read from every node's disk."""
-    found: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
-    for node_id in cluster.node_ids:
-        for directory in (cluster.data / node_id / "objects").glob("*/*"):
-            names = {p.name for p in directory.iterdir()}
-            stems = {n.split(".")[0] for n in names if n.endswith((".meta", ".ts"))}
-            if not stems:
-                continue
-            newest = max(stems)
-            tombstone = f"{newest}.ts" in names
-            meta = json.loads((directory / f"{newest}.{'ts' if tombstone else 'meta'}").read_text())
-            found.setdefault((meta["bucket"], meta["key"]), {})[node_id] = (newest, tombstone)
-    return found
 
 
 def misplaced(

@@ -19,18 +19,6 @@ from shardgate.web import REGISTRY_KEY
 REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 
-# Series the mirror branch (issue 8) adds, being built beside this one, named as it defines
-# them. The dashboard and alerts use them already; delete this list once the mirror has been
-# merged, so that every name is checked against the registries. (The sweeper's series were on
-# it too until the sweeper landed on main; they are now checked like the rest.)
-PROVIDED_BY_OTHER_BRANCHES = frozenset(
-    {
-        "shardgate_mirror_queue_depth",  # Gauge {state}
-        "shardgate_mirror_lag_seconds",  # Gauge
-        "shardgate_mirror_jobs_total",  # Counter {op, result}
-        "shardgate_mirror_bytes_total",  # Counter
-    }
-)
 # Series Prometheus itself records for every target.
 PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})
 
@@ -124,7 +112,7 @@ def promql_metric_names(expr: str) -> set[str]:
 
 def unknown_metrics(exprs: Iterable[str], known: set[str]) -> dict[str, set[str]]:
     """expr -> names it uses that nobody exports; an expression naming no metric is unknown too."""
-    allowed = known | PROVIDED_BY_OTHER_BRANCHES | PROMETHEUS_OWN
+    allowed = known | PROMETHEUS_OWN
     problems = {}
     for expr in exprs:
         names = promql_metric_names(expr)

@@ -5,6 +5,7 @@ runs here, so nothing is built or started.)"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,19 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 def _services() -> dict[str, dict[str, Any]]:
     services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
     return services
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """The service's environment as compose would give it, with no variables set in the shell:
+    `${X:-default}` is the default, `${X:?message}` a stand-in value."""
+
+    def substitute(match: re.Match[str]) -> str:
+        return match[2] if match[1] == "-" else "set-by-the-operator"
+
+    return {
+        name: re.sub(r"\$\{\w+:([-?])([^}]*)\}", substitute, str(value))
+        for name, value in service["environment"].items()
+    }
 
 
 def test_the_services_the_issue_asks_for() -> None:
@@ -66,7 +80,8 @@ def test_shardgate_commands_parse_and_their_files_load(tmp_path: Path) -> None:
         command = check_shardgate_command(["shardgate", *service["command"]])
         config = mounts[service["command"][service["command"].index("--config") + 1]]
         if command == "gateway":
-            gateway = load_gateway_config(config, env)
+            gateway = load_gateway_config(config, {**env, **_environment(service)})
+            assert gateway.mirror_endpoint == "http://s3:8333" and gateway.mirror_bucket
             ring = load_ring_file(mounts[str(gateway.ring_file)])
             ring_ids = [node.id for node in ring.nodes]
             assert all(node.url == f"http://{node.id}:9001" for node in ring.nodes)

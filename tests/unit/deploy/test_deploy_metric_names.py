@@ -10,7 +10,6 @@ from typing import Any
 import yaml
 from deploy_kit import (
     DEPLOY,
-    PROVIDED_BY_OTHER_BRANCHES,
     exported_names,
     family_name,
     promql_metric_names,
@@ -48,13 +47,14 @@ async def test_alert_rules_name_only_exported_metrics(tmp_path: Path) -> None:
     assert unknown_metrics(_alert_exprs(), await exported_names(tmp_path)) == {}
 
 
-async def test_the_other_branches_allow_list_is_used_and_not_yet_exported(tmp_path: Path) -> None:
-    """Once the mirror has landed its names are exported and this fails: the merger then
-    deletes PROVIDED_BY_OTHER_BRANCHES, as its comment says."""
+async def test_mirror_and_sweeper_series_are_checked_like_the_rest(tmp_path: Path) -> None:
+    """The dashboard's mirror and sweeper panels name series the merged branches export; no
+    allow-list is left (the one kept while those branches were being built is gone)."""
     used = set().union(*(promql_metric_names(e) for e in _dashboard_exprs() + _alert_exprs()))
-    assert {family_name(name) for name in used} >= PROVIDED_BY_OTHER_BRANCHES
     exported = {family_name(name) for name in await exported_names(tmp_path)}
-    assert not PROVIDED_BY_OTHER_BRANCHES & exported
+    for prefix in ("shardgate_mirror_", "shardgate_sweeper_"):
+        names = {family_name(name) for name in used if name.startswith(prefix)}
+        assert names and names <= exported, prefix
 
 
 def test_dashboard_covers_every_topic_the_issue_lists() -> None:

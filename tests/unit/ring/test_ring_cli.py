@@ -1,4 +1,5 @@
-"""`shardgate ring create|show|place`, driven through a parser built the way the CLI builds it."""
+"""`shardgate ring create|show|place|add-node|remove-node|set-weight`, driven through a parser
+built the way the CLI builds it."""
 
 import argparse
 import json
@@ -134,3 +135,44 @@ def test_place_and_show_report_bad_input(
     _run("ring", "create", str(out), *NODES)
     assert _run("ring", "place", str(out), "no-key") == 1
     assert "BUCKET/KEY" in capsys.readouterr().err
+
+
+def test_node_changes_write_the_next_epoch_and_say_what_moves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ring.json"
+    _run("ring", "create", str(out), *NODES[:3], "--partition-power", "8")
+    capsys.readouterr()
+    before = Ring(load_ring_file(out))
+
+    assert _run("ring", "add-node", str(out), "--node", "id=n5,url=http://127.0.0.1:9005") == 0
+    after = Ring(load_ring_file(out))
+    assert after.epoch == 2 and [n.id for n in after.nodes] == ["n1", "n2", "n3", "n5"]
+    moved = sum(
+        len({n.id for n in after.primaries(p)} - {n.id for n in before.primaries(p)})
+        for p in range(256)
+    )
+    assert moved > 0 and f"{moved} of 768 replica slots move" in capsys.readouterr().out
+    # Only the new node gains: nothing moves between the old ones.
+    for p in range(256):
+        gained = {n.id for n in after.primaries(p)} - {n.id for n in before.primaries(p)}
+        assert gained <= {"n5"}
+
+    assert _run("ring", "set-weight", str(out), "n2", "3") == 0
+    spec = load_ring_file(out)
+    assert spec.epoch == 3 and {n.id: n.weight for n in spec.nodes}["n2"] == 3.0
+
+    assert _run("ring", "remove-node", str(out), "n1") == 0
+    spec = load_ring_file(out)
+    assert spec.epoch == 4 and [n.id for n in spec.nodes] == ["n2", "n3", "n5"]
+
+
+def test_a_change_that_changes_nothing_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "ring.json"
+    _run("ring", "create", str(out), *NODES[:3])
+    assert _run("ring", "remove-node", str(out), "nope") == 1
+    assert _run("ring", "set-weight", str(out), "n1", "1") == 1
+    assert "changes nothing" in capsys.readouterr().err
+    assert load_ring_file(out).epoch == 1
