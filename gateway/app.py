@@ -34,7 +34,7 @@ from gateway.keys import (
     OBJECTS,
     SWEEPS,
 )
-from gateway.metrics import GatewayMetrics
+from gateway.metrics import GatewayMetrics, refresh_catalog_gauges
 from gateway.multipart import MultipartUploads, PartRules
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
@@ -48,7 +48,7 @@ from gateway.sweep import SweepCoordinator
 from ring import Ring, RingWatch, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
 from shardgate.periodic import every
-from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
+from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 
 log = logging.getLogger(__name__)
 _FIRST_RING = web.AppKey("first_ring", Ring)
@@ -66,8 +66,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     registry = CollectorRegistry()
     app = web.Application(
         middlewares=[
-            metrics_middleware(registry),
-            error_middleware,
+            *base_middlewares(registry),
             cors_middleware(),
             auth_middleware(),
             admission_middleware(),
@@ -78,7 +77,7 @@ def create_app(config: GatewayConfig) -> web.Application:
     app[_FIRST_RING] = ring  # services then follow the ring file: app[OBJECTS].ring
     app[_RINGS] = RingWatch(config.ring_file)
     app[REGISTRY_KEY] = registry
-    app[METRICS] = GatewayMetrics.create(registry)
+    app[METRICS] = GatewayMetrics.create(registry, [node.id for node in ring.nodes])
     app[BULKHEAD] = Bulkhead(
         {
             "upload": config.upload_limit,
@@ -91,7 +90,7 @@ def create_app(config: GatewayConfig) -> web.Application:
             "other": config.key_other_limit,
         },
     )
-    app.on_response_prepare.append(add_cors_headers)
+    stamp_responses(app)
     app.cleanup_ctx.append(_catalog)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(_health_probe)
@@ -99,6 +98,9 @@ def create_app(config: GatewayConfig) -> web.Application:
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].sweep_interval, _sweep_orphans))
     app.cleanup_ctx.append(every(lambda a: a[CONFIG].repair_interval, _drain_repairs))
     app.cleanup_ctx.append(_mirror)
+    app.cleanup_ctx.append(
+        every(lambda a: a[CONFIG].metrics_interval, _refresh_catalog_gauges, immediately=True)
+    )
     app.add_routes(ROUTES)
     return app
 
@@ -187,6 +189,10 @@ def node_access(
         client, interval=config.health_interval, down_backoff=config.node_down_backoff
     )
     return client, health
+
+
+async def _refresh_catalog_gauges(app: web.Application) -> None:
+    await refresh_catalog_gauges(app[METRICS], app[CATALOG])
 
 
 async def _health_probe(app: web.Application) -> AsyncIterator[None]:

@@ -260,3 +260,6 @@ class Catalog(Protocol):
     async def purge_ended(self, before: float) -> int:
         """Drop rows of uploads that ended (aborted, expired, commit window closed) before
         `before`; the number dropped."""
+
+    async def count_repairs(self) -> int:
+        """How many replicas wait for repair (the repair queue's depth)."""

@@ -1,10 +1,21 @@
-"""The gateway's Prometheus series, registered on the app's own registry."""
+"""The gateway's Prometheus series, registered on the app's own registry.
+
+Names follow Prometheus conventions (base units; prometheus_client adds `_total` to counters);
+labels are bounded: node ids, operations, request kinds, never keys.
+"""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gateway.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -20,9 +31,24 @@ class GatewayMetrics:
     node_up: Gauge
     admission_rejections: Counter
     parts_received: Counter
+    repair_queue_depth: Gauge
 
     @classmethod
-    def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
+    def create(cls, registry: CollectorRegistry, node_ids: Iterable[str] = ()) -> GatewayMetrics:
+        """Counters with known label values start at 0, so rates and alerts see them at once
+        (node_up is left to the first probe, a second away, rather than reading "down")."""
+        metrics = cls._register(registry)
+        for node_id in node_ids:
+            metrics.replica_write_failures.labels(node_id)
+        for op in ("put", "delete"):
+            metrics.quorum_failures.labels(op)
+        for kind in ("upload", "download", "other"):
+            for code in ("ServiceUnavailable", "SlowDown"):
+                metrics.admission_rejections.labels(kind, code)
+        return metrics
+
+    @classmethod
+    def _register(cls, registry: CollectorRegistry) -> GatewayMetrics:
         return cls(
             received_bytes=Counter(
                 "shardgate_gateway_received_bytes",
@@ -81,4 +107,17 @@ class GatewayMetrics:
                 ["kind", "code"],
                 registry=registry,
             ),
+            repair_queue_depth=Gauge(
+                "shardgate_gateway_repair_queue_depth",
+                "Replicas recorded for repair and not yet repaired (read from the catalog).",
+                registry=registry,
+            ),
         )
+
+
+async def refresh_catalog_gauges(metrics: GatewayMetrics, catalog: Catalog) -> None:
+    """Read the gauges only the catalog knows; a failed read is logged and retried next time."""
+    try:
+        metrics.repair_queue_depth.set(await catalog.count_repairs())
+    except (sqlite3.Error, RuntimeError) as exc:  # the default catalog's failures
+        log.warning("reading the repair queue depth failed: %s", exc)

@@ -14,6 +14,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from ring import Node
+from shardgate import request_id
 from shardgate.internal_api import (
     BUCKET_HEADER,
     KEY_HEADER,
@@ -113,7 +114,12 @@ class NodeClient:
     def _signed(
         self, method: str, path: str, extra: Mapping[str, str] | None = None
     ) -> dict[str, str]:
-        return {**sign_request(self._secret, method, path), **(extra or {})}
+        # The request id goes to the node so both sides' logs name the same client request.
+        return {
+            **sign_request(self._secret, method, path),
+            **request_id.outgoing_headers(),
+            **(extra or {}),
+        }
 
     async def _request(
         self, node: Node, method: str, path: str, headers: dict[str, str], **kwargs: Any

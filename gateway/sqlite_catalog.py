@@ -198,6 +198,12 @@ class SqliteCatalog(SqliteUploads, SqliteSweep, SqliteMirror):
             )
         )
 
+    async def count_repairs(self) -> int:
+        def count(db: sqlite3.Connection) -> int:
+            return int(db.execute("SELECT COUNT(*) FROM repairs").fetchone()[0])
+
+        return await self._run(count)
+
 
 def _add_repairs(db: sqlite3.Connection, repairs: Sequence[Repair]) -> None:
     now = time.time()

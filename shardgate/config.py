@@ -49,6 +49,9 @@ class NodeConfig:
     scrub_rate: float = 20.0 * MiB  # bytes a second the scrubber may read
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True
+    metrics_interval: float = 15.0  # disk free/total gauges
+    inventory_interval: float = 300.0  # object counts: lists every object directory
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class GatewayConfig:
     api_key_cache_seconds: float = 2.0
     log_level: str = "INFO"
     log_json: bool = False
+    access_log: bool = True
+    metrics_interval: float = 10.0  # gauges read from the catalog (repair queue depth)
     # The S3 mirror (cloud_sync); off until mirror_bucket names the target bucket.
     mirror_endpoint: str = ""  # any S3-compatible service; empty: AWS's own endpoints
     mirror_region: str = "us-east-1"

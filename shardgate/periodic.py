@@ -13,10 +13,11 @@ Job = Callable[[web.Application], Awaitable[None]]
 
 
 def every(
-    interval_of: Callable[[web.Application], float], job: Job
+    interval_of: Callable[[web.Application], float], job: Job, *, immediately: bool = False
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context running `job` every `interval_of(app)` seconds (never, if 0); the job
-    handles its own errors, since one it lets escape ends the timer."""
+    """A cleanup context running `job` every `interval_of(app)` seconds (never, if 0), and
+    `immediately` also once as the app starts (in the background, never delaying start-up); the
+    job handles its own errors, since one it lets escape ends the timer."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         interval = interval_of(app)
@@ -24,6 +25,8 @@ def every(
         if interval > 0:
 
             async def forever() -> None:
+                if immediately:
+                    await job(app)
                 while True:
                     await asyncio.sleep(interval)
                     await job(app)

@@ -1,4 +1,5 @@
-"""aiohttp pieces both services share: JSON errors, request metrics, and serving on a bound port.
+"""aiohttp pieces both services share: JSON errors, request ids, request metrics, and serving
+on a bound port with an access log.
 
 Every process prints `<name> listening on <url>` on stdout once it accepts connections, so
 launchers and tests can start it on port 0 and read the address instead of guessing one.
@@ -21,10 +22,13 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 
+from shardgate import request_id
+from shardgate.access_log import LOGGER_NAME, REQUEST_ID_KEY, AccessLogger, route_template
 from shardgate.errors import ShardgateError
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,7 @@ PARENT_ENV = "SHARDGATE_PARENT_PID"  # set by launchers: stop when that process 
 CORS_ORIGIN = web.RequestKey("cors_origin", str)
 CORS_EXPOSE_HEADERS = (
     "ETag, Last-Modified, Content-Length, Content-Range, Content-Disposition, "
-    "X-Shardgate-Version, Retry-After"
+    "X-Shardgate-Version, Retry-After, X-Request-Id"
 )
 
 _HTTP_CODES = {
@@ -80,6 +84,26 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=500)
 
 
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request its id (the client's if well formed) for logs, answers and node calls."""
+    rid = request_id.accept(request.headers.get(request_id.HEADER))
+    request[REQUEST_ID_KEY] = rid
+    token = request_id.bind(rid)
+    try:
+        return await handler(request)
+    finally:
+        # aiohttp serves a keep-alive connection's requests in one task: never leak an id.
+        request_id.unbind(token)
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every answer, streamed or error, carries the request's id."""
+    rid = request.get(REQUEST_ID_KEY)
+    if rid is not None:
+        response.headers[request_id.HEADER] = rid
+
+
 def metrics_middleware(registry: CollectorRegistry) -> Middleware:
     """Count requests and time them by route template (never by raw path, to bound label sets)."""
     requests = Counter(
@@ -95,22 +119,41 @@ def metrics_middleware(registry: CollectorRegistry) -> Middleware:
         registry=registry,
         buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
     )
+    in_flight = Gauge(
+        "shardgate_http_requests_in_flight",
+        "Requests being answered now, by route template.",
+        ["route"],
+        registry=registry,
+    )
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = request.match_info.route.resource
-        template = route.canonical if route is not None else "unmatched"
+        template = route_template(request)
         started = time.perf_counter()
         status = 500
+        active = in_flight.labels(template)
+        active.inc()
         try:
             response = await handler(request)
             status = response.status
             return response
         finally:
+            active.dec()
             latency.labels(template, request.method).observe(time.perf_counter() - started)
             requests.labels(template, request.method, str(status)).inc()
 
     return middleware
+
+
+def base_middlewares(registry: CollectorRegistry) -> list[Middleware]:
+    """What every shardgate app runs first, outermost first: request id, metrics, JSON errors."""
+    return [request_id_middleware, metrics_middleware(registry), error_middleware]
+
+
+def stamp_responses(app: web.Application) -> None:
+    """Every answer, streamed or error, gets the request id and, for admitted origins, CORS."""
+    app.on_response_prepare.append(add_cors_headers)
+    app.on_response_prepare.append(stamp_request_id)
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
@@ -156,13 +199,20 @@ async def _watch_parent(stop: asyncio.Event) -> None:
     stop.set()
 
 
-def run_app(app: web.Application, host: str, port: int, name: str) -> None:
+def run_app(
+    app: web.Application, host: str, port: int, name: str, *, access_log: bool = True
+) -> None:
     """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout."""
-    asyncio.run(_serve(app, host, port, name))
+    asyncio.run(_serve(app, host, port, name, access_log))
 
 
-async def _serve(app: web.Application, host: str, port: int, name: str) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def _serve(app: web.Application, host: str, port: int, name: str, access_log: bool) -> None:
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger(LOGGER_NAME) if access_log else None,
+    )
     await runner.setup()
     # create_server sets SO_REUSEADDR, so a restarted process can take its old port back at once.
     sock = socket.create_server((host, port))

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from ring import RingWatch
 from shardgate.config import NodeConfig
 from shardgate.periodic import every
-from shardgate.web import REGISTRY_KEY, add_cors_headers, error_middleware, metrics_middleware
+from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 from storage_node.auth import signature_middleware
 from storage_node.disk import DiskStore
 from storage_node.keys import (
@@ -26,7 +26,7 @@ from storage_node.keys import (
     STORE,
     SWEEPER,
 )
-from storage_node.metrics import NodeMetrics
+from storage_node.metrics import NodeMetrics, refresh_disk_gauges, refresh_inventory
 from storage_node.objects import stamp_validators
 from storage_node.peers import PeerClient
 from storage_node.replicator import Replicator
@@ -45,7 +45,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     """A node serving `store` (by default the disk store in config.data_dir)."""
     registry = CollectorRegistry()
     app = web.Application(
-        middlewares=[metrics_middleware(registry), error_middleware, signature_middleware(config)],
+        middlewares=[*base_middlewares(registry), signature_middleware(config)],
         client_max_size=1024**2,
     )
     app[CONFIG] = config
@@ -72,7 +72,13 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
             app.cleanup_ctx.append(_replicator_of(store))
             app.cleanup_ctx.append(every(lambda a: a[CONFIG].replicate_interval, _replicate))
     app.on_response_prepare.append(stamp_validators)
-    app.on_response_prepare.append(add_cors_headers)
+    stamp_responses(app)
+    app.cleanup_ctx.append(
+        every(lambda a: a[CONFIG].metrics_interval, _refresh_disk_gauges, immediately=True)
+    )
+    app.cleanup_ctx.append(
+        every(lambda a: a[CONFIG].inventory_interval, _refresh_inventory, immediately=True)
+    )
     app.on_cleanup.append(_close_store)
     app.add_routes(ROUTES)
     return app
@@ -150,3 +156,11 @@ def _replicator_of(store: DiskStore) -> Callable[[web.Application], AsyncIterato
         yield
 
     return context
+
+
+async def _refresh_disk_gauges(app: web.Application) -> None:
+    await refresh_disk_gauges(app[METRICS], app[STORE])
+
+
+async def _refresh_inventory(app: web.Application) -> None:
+    await refresh_inventory(app[METRICS], app[STORE])

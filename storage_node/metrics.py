@@ -1,10 +1,18 @@
-"""The node's Prometheus series, registered on the app's own registry."""
+"""The node's Prometheus series, registered on the app's own registry, and the jobs that read
+its disk and inventory gauges (run on timers by the app)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from storage_node.inventory import take_inventory
+from storage_node.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -15,6 +23,10 @@ class NodeMetrics:
     commits: Counter
     disk_free: Gauge
     disk_total: Gauge
+    objects: Gauge
+    object_bytes: Gauge
+    tombstones: Gauge
+    inventory_timestamp: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NodeMetrics:
@@ -48,4 +60,49 @@ class NodeMetrics:
                 "Size of the data directory's disk.",
                 registry=registry,
             ),
+            objects=Gauge(
+                "shardgate_node_objects",
+                "Live objects (newest version not a tombstone) at the last inventory.",
+                registry=registry,
+            ),
+            object_bytes=Gauge(
+                "shardgate_node_object_bytes",
+                "Bytes of the live objects' newest versions at the last inventory.",
+                registry=registry,
+            ),
+            tombstones=Gauge(
+                "shardgate_node_tombstones",
+                "Objects whose newest entry is a tombstone, at the last inventory.",
+                registry=registry,
+            ),
+            inventory_timestamp=Gauge(
+                "shardgate_node_inventory_timestamp_seconds",
+                "Unix time the last inventory finished.",
+                registry=registry,
+            ),
         )
+
+
+async def refresh_disk_gauges(metrics: NodeMetrics, store: Store) -> None:
+    """Disk free and total: one statfs, cheap enough to read every few seconds."""
+    try:
+        usage = await store.usage()
+    except OSError as exc:
+        log.warning("reading disk usage failed: %s", exc)
+        return
+    metrics.disk_free.set(usage.free_bytes)
+    metrics.disk_total.set(usage.total_bytes)
+
+
+async def refresh_inventory(metrics: NodeMetrics, store: Store) -> None:
+    """Object counts: a walk of every object directory, hence its own, longer interval."""
+    try:
+        counted = await take_inventory(store)
+    except OSError as exc:
+        log.warning("counting objects failed: %s", exc)
+        return
+    if counted is not None:
+        metrics.objects.set(counted.objects)
+        metrics.object_bytes.set(counted.object_bytes)
+        metrics.tombstones.set(counted.tombstones)
+        metrics.inventory_timestamp.set(time.time())

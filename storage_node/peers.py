@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from shardgate import request_id
 from shardgate.internal_api import (
     BUCKET_HEADER,
     KEY_HEADER,
@@ -49,6 +50,7 @@ class PeerClient:
             meta.bucket, meta.key, meta.version, meta.content_type, meta.user_meta, meta.size
         )
         headers.update(sign_request(self._secret, "PUT", target))
+        headers.update(request_id.outgoing_headers())
         async with self._session.put(
             peer_url + target, data=self._file_chunks(path), headers=headers
         ) as resp:
@@ -63,6 +65,7 @@ class PeerClient:
             KEY_HEADER: encode_key(meta.key),
             VERSION_HEADER: meta.version,
             **sign_request(self._secret, "DELETE", target),
+            **request_id.outgoing_headers(),
         }
         async with self._session.delete(peer_url + target, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
@@ -88,7 +91,7 @@ class PeerClient:
         return int(answer["status"])
 
     async def _call(self, peer_url: str, method: str, path: str, body: Any = None) -> Any:
-        headers = sign_request(self._secret, method, path)
+        headers = {**sign_request(self._secret, method, path), **request_id.outgoing_headers()}
         async with self._session.request(
             method, peer_url + path, json=body, headers=headers
         ) as resp:

@@ -393,3 +393,19 @@ def kept(cluster: DevCluster, url: str, upload_id: str | None) -> list[Path]:
     """Bytes the node still holds for an upload: temp files and the pending data file."""
     root = node_dir(cluster, url)
     return [*(root / "tmp").iterdir(), *(root / "pending").glob(f"{upload_id}.data")]
+
+
+def start_logged_cluster(data: Path, log: Path, env: dict[str, str]) -> DevCluster:
+    """A started cluster whose services write their logs (stderr) to `log`, for tests that read
+    log lines; `env` adds SHARDGATE_* settings for every service."""
+    cluster = DevCluster(data, port=0)
+    cluster.env.update(env)
+    saved = os.dup(2)
+    with log.open("ab") as sink:
+        os.dup2(sink.fileno(), 2)  # the children inherit this stderr; ours is put back below
+        try:
+            cluster.start()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return cluster

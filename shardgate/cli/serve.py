@@ -26,7 +26,13 @@ def _node(args: argparse.Namespace) -> int:
         },
     )
     setup_logging(config.log_level, json_lines=config.log_json, name=f"node/{config.node_id}")
-    run_app(create_app(config), config.host, config.port, f"shardgate node {config.node_id}")
+    run_app(
+        create_app(config),
+        config.host,
+        config.port,
+        f"shardgate node {config.node_id}",
+        access_log=config.access_log,
+    )
     return 0
 
 
@@ -39,7 +45,13 @@ def _gateway(args: argparse.Namespace) -> int:
         {"data_dir": args.data, "ring_file": args.ring, "host": args.host, "port": args.port},
     )
     setup_logging(config.log_level, json_lines=config.log_json, name="gateway")
-    run_app(create_app(config), config.host, config.port, "shardgate gateway")
+    run_app(
+        create_app(config),
+        config.host,
+        config.port,
+        "shardgate gateway",
+        access_log=config.access_log,
+    )
     return 0
 
 
