@@ -376,7 +376,8 @@ async def test_commit_after_the_pending_grace_fails_and_drops_the_upload(
 ) -> None:
     api = Api(session, short_grace.url, short_grace.api_key)
     await api.create_bucket(BUCKET)
-    signed = await presign(api, BUCKET, "grace/late.bin", expires_in=1)
+    # Expiry is in whole seconds, so a 1 s token may have only a moment left: give it 3.
+    signed = await presign(api, BUCKET, "grace/late.bin", expires_in=3)
     assert (await send(session, signed.url, b"uncommitted")).status == 201
     state = node_dir(short_grace, signed.url) / "pending" / f"{signed.upload_id}.json"
     assert kept(short_grace, signed.url, signed.upload_id) != []

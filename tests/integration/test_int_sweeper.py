@@ -139,8 +139,8 @@ async def make_live_objects(api: Api) -> dict[str, bytes]:
 
 async def make_debris(cluster: DevCluster, api: Api) -> None:
     session, secret, ring = api.session, cluster.cluster_secret, cluster_ring(cluster)
-    # A direct upload that is never committed (its token and commit window end in ~2 s).
-    signed = await presign(api, "sweep", "debris/direct.bin", expires_in=1)
+    # A direct upload that is never committed (its token and commit window end in ~3 s).
+    signed = await presign(api, "sweep", "debris/direct.bin", expires_in=2)
     async with session.put(signed.url, data=b"d" * 300 * KiB) as resp:
         assert resp.status == 201, await resp.text()
     for key in ("debris/deleted-while-down", "debris/deleted"):
