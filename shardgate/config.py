@@ -44,7 +44,7 @@ class NodeConfig:
     sweep_grace: float = 3600.0  # debris younger than this is left alone
     tombstone_reclaim_age: float = 7 * 86400.0  # longer than any node stays down unrepaired
     ring_file: str = ""  # without one the node stores and serves but does not replicate
-    replicate_interval: float = 30.0  # 0 turns the replicator off
+    replicate_interval: float = 300.0  # the safety net; missed writes come back via repairs (10 s)
     scrub_interval: float = 86400.0  # a pass re-reading everything starts this often; 0: never
     scrub_rate: float = 20.0 * MiB  # bytes a second the scrubber may read
     log_level: str = "INFO"

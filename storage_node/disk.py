@@ -246,7 +246,7 @@ class DiskStore:
                 fsync_dir(directory.parent)
 
     @staticmethod
-    def _versions(target: Path) -> tuple[set[str], set[str], set[str]]:
+    def versions_of(target: Path) -> tuple[set[str], set[str], set[str]]:
         data: set[str] = set()
         metas: set[str] = set()
         tombstones: set[str] = set()
@@ -260,7 +260,7 @@ class DiskStore:
         return data, metas, tombstones
 
     def newest_sync(self, target: Path) -> ObjectMeta | None:
-        data, metas, tombstones = self._versions(target)
+        data, metas, tombstones = self.versions_of(target)
         candidates = (data & metas) | tombstones
         if not candidates:
             return None

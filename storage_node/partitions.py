@@ -3,11 +3,14 @@ the replicator and audits."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from storage_node.disk import DiskStore
 from storage_node.errors import BadRequest
 from storage_node.keys import STORE
-from storage_node.replicator import digest_of
+from storage_node.replicator import partition_digest
 
 MAX_DIGESTS = 5000
 
@@ -29,5 +32,9 @@ async def partition_digests(request: web.Request) -> web.Response:
     if len(partitions) > MAX_DIGESTS:
         raise BadRequest(f"at most {MAX_DIGESTS} partitions per request")
     store = request.app[STORE]
-    digests = {str(p): digest_of(await store.list_partition(p)) for p in partitions}
+    if not isinstance(store, DiskStore):
+        raise BadRequest("this node's store keeps no partitions to digest")
+    digests = await asyncio.get_running_loop().run_in_executor(
+        store.pool, lambda: {str(p): partition_digest(store, p) for p in partitions}
+    )
     return web.json_response({"digests": digests})

@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -33,11 +33,24 @@ DIGEST_BATCH = 1000
 PeerErrors = (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError)
 
 
-def digest_of(entries: Sequence[tuple[str, ObjectMeta]]) -> str:
-    """What replicas of a partition must agree on: each object's newest version and kind."""
+EMPTY_DIGEST = hashlib.md5(b"", usedforsecurity=False).hexdigest()
+
+
+def partition_digest(store: DiskStore, partition: int) -> str:
+    """What replicas of a partition must agree on: each object's newest version and whether it
+    is a tombstone. Read from file names alone (sync), so a pass over a node opens no file."""
+    base = store.objects / str(partition)
     digest = hashlib.md5(usedforsecurity=False)
-    for obj_hash, meta in sorted(entries, key=lambda entry: entry[0]):
-        digest.update(f"{obj_hash} {meta.version} {int(meta.tombstone)}\n".encode())
+    try:
+        hashes = sorted(os.listdir(base))
+    except FileNotFoundError:
+        return EMPTY_DIGEST
+    for obj_hash in hashes:
+        data, metas, tombstones = store.versions_of(base / obj_hash)
+        committed = (data & metas) | tombstones
+        if committed:
+            newest = max(committed)
+            digest.update(f"{obj_hash} {newest} {int(newest in tombstones)}\n".encode())
     return digest.hexdigest()
 
 
@@ -79,10 +92,14 @@ class Replicator:
         held = await asyncio.get_running_loop().run_in_executor(self._store.pool, self._held)
         # Only digests are kept for the whole node; a partition is listed again if it must sync,
         # so memory follows the partition, not the node.
+        loop = asyncio.get_running_loop()
         digests = {}
         for partition in held:
-            if entries := await self._store.list_partition(partition):
-                digests[partition] = digest_of(entries)
+            digest = await loop.run_in_executor(
+                self._store.pool, partition_digest, self._store, partition
+            )
+            if digest != EMPTY_DIGEST:
+                digests[partition] = digest
         remote = await self._remote_digests(ring, list(digests), report)
         gate = asyncio.Semaphore(self._concurrency)
 

@@ -405,7 +405,7 @@ async def test_discard_dry_run_matches_real_run_for_a_repeated_replica(
 def race_on(store: DiskStore, monkeypatch: pytest.MonkeyPatch, victim: Path, newer: str) -> None:
     """A commit of `newer` (and its drop_older) lands between a directory listing and the read
     of the newest .meta it named, as concurrent uploads do when the sweeper looks unlocked."""
-    original = store._versions
+    original = store.versions_of
     fired = False
 
     def versions(target: Path) -> tuple[set[str], set[str], set[str]]:
@@ -420,7 +420,7 @@ def race_on(store: DiskStore, monkeypatch: pytest.MonkeyPatch, victim: Path, new
             (victim / f"{newer}.meta").write_bytes(meta.to_json())
         return listing
 
-    monkeypatch.setattr(store, "_versions", versions)
+    monkeypatch.setattr(store, "versions_of", versions)
 
 
 async def test_sweep_survives_a_concurrent_overwrite(
