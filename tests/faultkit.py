@@ -27,16 +27,22 @@ REPORT = FaultReport()
 
 
 def held(cluster: DevCluster) -> dict[tuple[str, str], dict[str, tuple[str, bool]]]:
-    """(bucket, key) -> {node id: (newest version, tombstone)}, read from every node's disk."""
+    """(bucket, key) -> {node id: (newest version, tombstone)}, read from every node's disk.
+    A directory that changes while it is read (a commit, a hand-over) is left out this time:
+    callers poll, and an object left out counts as misplaced, never as in place."""
     found: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {}
     for node_id in cluster.node_ids:
         for directory in (cluster.data / node_id / "objects").glob("*/*"):
-            names = {p.name for p in directory.iterdir()}
-            stems = {n.split(".")[0] for n in names if n.endswith((".meta", ".ts"))}
-            if not stems:
+            try:
+                names = {p.name for p in directory.iterdir()}
+                stems = {n.split(".")[0] for n in names if n.endswith((".meta", ".ts"))}
+                if not stems:
+                    continue
+                newest = max(stems)
+                tombstone = f"{newest}.ts" in names
+                suffix = "ts" if tombstone else "meta"
+                meta = json.loads((directory / f"{newest}.{suffix}").read_text())
+            except (FileNotFoundError, ValueError):
                 continue
-            newest = max(stems)
-            tombstone = f"{newest}.ts" in names
-            meta = json.loads((directory / f"{newest}.{'ts' if tombstone else 'meta'}").read_text())
             found.setdefault((meta["bucket"], meta["key"]), {})[node_id] = (newest, tombstone)
     return found
