@@ -5,6 +5,7 @@ carries none of the bytes."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -131,7 +132,7 @@ class DirectUploads:
                 [n for n in ring.nodes if n.id in record.replicas]
                 + list(ring.preference(addr.partition))
             )
-            claims = _with(base, node=node.id, min_version=record.version)
+            claims = dataclasses.replace(base, node=node.id, min_version=record.version)
             return Presigned(f"{node.url}{path}?token={self._sign(claims)}", "GET", expires, None)
         policy = await self._objects.bucket(req.bucket)
         limit = self._objects.limit_for(policy)
@@ -140,7 +141,7 @@ class DirectUploads:
         if req.content_type is not None:
             check_type(req.content_type, policy.allowed_types)
         node = self._first_up(list(ring.preference(addr.partition)))
-        claims = _with(
+        claims = dataclasses.replace(
             base,
             node=node.id,
             max_size=limit if req.max_size is None else req.max_size,
@@ -395,7 +396,3 @@ class DirectUploads:
                 node.id,
                 exc,
             )
-
-
-def _with(claims: Claims, **changes: Any) -> Claims:
-    return Claims(**{**claims.__dict__, **changes})
