@@ -4,9 +4,9 @@ gateway then resumes the download on another replica at that very byte)."""
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Sequence
-from typing import IO
 
 from storage_node.errors import ReplicaCorrupt
 
@@ -36,14 +36,17 @@ class BlockSums:
         return (*self._sums, self._crc) if self._fill else tuple(self._sums)
 
 
-def read_blocks(fh: IO[bytes], first: int, count: int, size: int, sums: Sequence[int]) -> bytes:
-    """Blocks first..first+count-1 of an open file of `size` bytes, read in one call, if each
-    has its CRC-32 in `sums` (one read and one executor hop for several blocks)."""
-    fh.seek(first * BLOCK_SIZE)
-    data = fh.read(min(count * BLOCK_SIZE, size - first * BLOCK_SIZE))
-    view = memoryview(data)
+def check_blocks(
+    fd: int, first: int, count: int, size: int, sums: Sequence[int], buffer: bytearray
+) -> int:
+    """Check blocks first..first+count-1 of an open file of `size` bytes against their CRC-32s
+    in `sums`, reading them into `buffer` in one call; the number of bytes they span."""
+    length = min(count * BLOCK_SIZE, size - first * BLOCK_SIZE)
+    view = memoryview(buffer)[:length]
+    if os.preadv(fd, [view], first * BLOCK_SIZE) != length:
+        raise ReplicaCorrupt(f"the file ends inside block {first + count - 1}; quarantined")
     for index in range(first, first + count):
         offset = (index - first) * BLOCK_SIZE
         if zlib.crc32(view[offset : offset + BLOCK_SIZE]) != sums[index]:
             raise ReplicaCorrupt(f"block {index} fails its checksum; the copy is quarantined")
-    return data
+    return length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -36,7 +37,9 @@ from storage_node.errors import (
 from storage_node.keys import CONFIG, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta
 from storage_node.store import LocalFiles
-from storage_node.verified import has_checksums, verified_chunks
+from storage_node.verified import CheckedFile, has_checksums
+
+INLINE_MAX = 64 * 1024  # a checked answer this small is written out: cheaper than a sendfile
 
 _CONDITIONAL = (
     hdrs.IF_MATCH,
@@ -247,33 +250,47 @@ async def _serve_checked(
     headers: CIMultiDict[str],
 ) -> web.StreamResponse:
     """Every block is checked before any of it leaves. A bad block takes the copy out of service
-    and ends the answer: with an error if it is the first, else by closing the connection short,
-    so the gateway resumes on another replica at that byte and no bad byte reaches anyone."""
+    and ends the answer: with an error if it is in the first window, else by closing the
+    connection short, so the gateway resumes on another replica at that byte."""
     response, span = _streamed(request, meta, headers)
-    chunks = verified_chunks(store, partition, obj_hash, meta, *span)
-    metrics, found = request.app[METRICS], request.app[QUARANTINE]
-    try:
+    async with CheckedFile.open(store, partition, obj_hash, meta) as checked:
         try:
-            chunk = await anext(chunks)
+            await _send_checked(request, response, checked, span)
         except ReplicaCorrupt:
-            await found.report(partition, obj_hash, meta, "read")
-            raise
-        await response.prepare(request)
-        try:
-            while True:
-                await response.write(chunk)
-                metrics.bytes_sent.inc(len(chunk))
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            pass
-        except ReplicaCorrupt:
-            await found.report(partition, obj_hash, meta, "read")
+            await request.app[QUARANTINE].report(partition, obj_hash, meta, "read")
+            if not response.prepared:
+                raise
             response.force_close()
             return response
-    finally:
-        await chunks.aclose()
     await response.write_eof()
     return response
+
+
+async def _send_checked(
+    request: web.Request, response: web.StreamResponse, checked: CheckedFile, span: tuple[int, int]
+) -> None:
+    """Send each window by sendfile once it is checked, checking the next one meanwhile."""
+    loop, metrics = asyncio.get_running_loop(), request.app[METRICS]
+    windows = checked.windows(*span)
+    head = await checked.check(*windows[0])
+    await response.prepare(request)
+    if len(head) <= INLINE_MAX and len(windows) == 1:
+        await response.write(head)
+        metrics.bytes_sent.inc(len(head))
+        return
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("the client went away")
+    for window, following in zip(windows, [*windows[1:], None], strict=True):
+        ahead = asyncio.ensure_future(checked.check(*following)) if following else None
+        try:
+            await loop.sendfile(transport, checked.file, *window)
+        finally:
+            if ahead is not None:  # the file must outlive the check reading it
+                await asyncio.wait([ahead])
+        metrics.bytes_sent.inc(window[1])
+        if ahead is not None:
+            ahead.result()
 
 
 async def delete_object(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from clusterkit import Api, Body, cluster_ring, metric_samples, replica_versions
 from faultkit import FaultReport
 
@@ -71,20 +72,31 @@ def quarantined(cluster: DevCluster, node_id: str, key: str, version: str) -> li
     return sorted(p.name for p in root.glob(f"*/{object_hash('rot', key)}/{version}.*"))
 
 
+# Nodes check and send 4 MiB windows: a bad block in the first one turns the answer into an
+# error before any byte leaves; one further on ends the answer short after the good windows,
+# and the gateway resumes on another replica at that byte.
+@pytest.mark.parametrize(
+    ("size", "bad_byte"),
+    [(3 * MiB + 12345, 2 * MiB + 777), (10 * MiB + 12345, 6 * MiB + 777)],
+    ids=["first-window", "mid-answer"],
+)
 async def test_a_flipped_byte_is_never_served_and_the_copy_is_replaced(
-    cluster: DevCluster, session: aiohttp.ClientSession, fault_report: FaultReport
+    cluster: DevCluster,
+    session: aiohttp.ClientSession,
+    fault_report: FaultReport,
+    size: int,
+    bad_byte: int,
 ) -> None:
     api = Api(session, cluster.url, cluster.api_key)
     await api.create_bucket("rot")
-    body = Body(3 * MiB + 12345, seed=5)
+    body = Body(size, seed=5)
     data = body.bytes()
     status, stored = await api.put("rot", "photo.bin", data)
     assert status == 201, stored
     first = stored["replicas"][0]  # the replica a read asks first
-    flip(data_file(cluster, first, "photo.bin", stored["version"]), 2 * MiB + 777)
-    fault_report.fault(f"flipped one byte in block 2 of {first}'s copy")
+    flip(data_file(cluster, first, "photo.bin", stored["version"]), bad_byte)
+    fault_report.fault(f"flipped one byte in block {bad_byte // MiB} of {first}'s copy")
 
-    # The first two blocks leave, the bad one does not: the read resumes elsewhere at 2 MiB.
     assert await api.get_sha256("rot", "photo.bin") == (200, body.sha256(), len(data))
     assert quarantined(cluster, first, "photo.bin", stored["version"]) == [
         f"{stored['version']}.data",
@@ -93,12 +105,13 @@ async def test_a_flipped_byte_is_never_served_and_the_copy_is_replaced(
     assert await corrupt_count(session, cluster.nodes[first].url, "read") == 1
     await wait_restored(cluster, session, first, "photo.bin", stored, data)
     # And the restored copy serves a range across the block that was bad.
-    headers = {"Range": f"bytes={2 * MiB - 10}-{2 * MiB + 1000}"}
+    low, high = bad_byte - 5 * MiB // 2, bad_byte + 1000
+    headers = {"Range": f"bytes={max(low, 0)}-{high}"}
     async with session.get(
         api.object_url("rot", "photo.bin"), headers={**api.auth, **headers}
     ) as resp:
         assert resp.status == 206
-        assert await resp.read() == data[2 * MiB - 10 : 2 * MiB + 1001]
+        assert await resp.read() == data[max(low, 0) : high + 1]
     fault_report.objects(1, 0)
 
 
