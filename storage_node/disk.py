@@ -130,7 +130,7 @@ class DiskWriter:
         )
         async with self._store.lock(self._hash):
             result = await asyncio.get_running_loop().run_in_executor(
-                None, self._commit_sync, meta, new.create_only
+                self._store.pool, self._commit_sync, meta, new.create_only
             )
         self._done = True
         return result
@@ -303,7 +303,7 @@ class DiskStore:
     ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         fh = await loop.run_in_executor(
-            None, self.data_path(partition, obj_hash, meta.version).open, "rb"
+            self.pool, self.data_path(partition, obj_hash, meta.version).open, "rb"
         )
         try:
             await loop.run_in_executor(self.pool, fh.seek, start)
@@ -320,7 +320,7 @@ class DiskStore:
     async def write_tombstone(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
         async with self.lock(obj_hash):
             return await asyncio.get_running_loop().run_in_executor(
-                None, self._tombstone_sync, partition, obj_hash, meta
+                self.pool, self._tombstone_sync, partition, obj_hash, meta
             )
 
     @storage_errors
@@ -347,7 +347,7 @@ class DiskStore:
     async def discard(self, partition: int, obj_hash: str, version: str) -> bool:
         async with self.lock(obj_hash):
             return await asyncio.get_running_loop().run_in_executor(
-                None, self._discard_sync, self.object_dir(partition, obj_hash), version
+                self.pool, self._discard_sync, self.object_dir(partition, obj_hash), version
             )
 
     def _discard_sync(self, target: Path, version: str) -> bool:

@@ -37,9 +37,9 @@ from storage_node.errors import (
 from storage_node.keys import CONFIG, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta
 from storage_node.store import LocalFiles
-from storage_node.verified import CheckedFile, has_checksums
+from storage_node.verified import CheckedFile, checked_bytes, has_checksums
 
-INLINE_MAX = 64 * 1024  # a checked answer this small is written out: cheaper than a sendfile
+INLINE_MAX = 64 * 1024  # a version this small is read whole in one hop: cheaper than sendfile
 
 _CONDITIONAL = (
     hdrs.IF_MATCH,
@@ -252,16 +252,22 @@ async def _serve_checked(
     """Every block is checked before any of it leaves. A bad block takes the copy out of service
     and ends the answer: with an error if it is in the first window, else by closing the
     connection short, so the gateway resumes on another replica at that byte."""
-    response, span = _streamed(request, meta, headers)
-    async with CheckedFile.open(store, partition, obj_hash, meta) as checked:
-        try:
-            await _send_checked(request, response, checked, span)
-        except ReplicaCorrupt:
-            await request.app[QUARANTINE].report(partition, obj_hash, meta, "read")
-            if not response.prepared:
-                raise
-            response.force_close()
-            return response
+    response, (start, end) = _streamed(request, meta, headers)
+    try:
+        if meta.size <= INLINE_MAX:
+            body = await checked_bytes(store, partition, obj_hash, meta)
+            await response.prepare(request)
+            await response.write(body[start:end])
+            request.app[METRICS].bytes_sent.inc(end - start)
+        else:
+            async with CheckedFile.open(store, partition, obj_hash, meta) as checked:
+                await _send_checked(request, response, checked, (start, end))
+    except ReplicaCorrupt:
+        await request.app[QUARANTINE].report(partition, obj_hash, meta, "read")
+        if not response.prepared:
+            raise
+        response.force_close()
+        return response
     await response.write_eof()
     return response
 
@@ -272,12 +278,8 @@ async def _send_checked(
     """Send each window by sendfile once it is checked, checking the next one meanwhile."""
     loop, metrics = asyncio.get_running_loop(), request.app[METRICS]
     windows = checked.windows(*span)
-    head = await checked.check(*windows[0])
+    await checked.check(*windows[0])
     await response.prepare(request)
-    if len(head) <= INLINE_MAX and len(windows) == 1:
-        await response.write(head)
-        metrics.bytes_sent.inc(len(head))
-        return
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("the client went away")

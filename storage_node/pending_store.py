@@ -87,7 +87,7 @@ class DiskPendingUploads:
         """Turn a received upload into version `new.version` of its object (idempotent)."""
         async with self._store.lock(upload.obj_hash):
             return await asyncio.get_running_loop().run_in_executor(
-                None, self._publish_sync, upload, new
+                self._store.pool, self._publish_sync, upload, new
             )
 
     @storage_errors

@@ -9,6 +9,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import IO
 
 from storage_node.blocks import BLOCK_SIZE, check_blocks
@@ -68,6 +69,21 @@ class CheckedFile:
         )
         skip = offset - first * BLOCK_SIZE
         return memoryview(self._buffer)[skip : skip + length]
+
+
+async def checked_bytes(
+    store: DiskStore, partition: int, obj_hash: str, meta: ObjectMeta
+) -> bytearray:
+    """A small version whole, every block checked, in one disk-thread hop."""
+    path = store.data_path(partition, obj_hash, meta.version)
+    return await asyncio.get_running_loop().run_in_executor(store.pool, _read_checked, path, meta)
+
+
+def _read_checked(path: Path, meta: ObjectMeta) -> bytearray:
+    buffer = bytearray(meta.size)
+    with path.open("rb") as fh:
+        check_blocks(fh.fileno(), 0, len(meta.blocks), meta.size, meta.blocks, buffer)
+    return buffer
 
 
 async def quarantine(store: DiskStore, partition: int, obj_hash: str, version: str) -> bool:

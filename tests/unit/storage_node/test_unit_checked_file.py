@@ -13,7 +13,7 @@ from storage_node.blocks import BLOCK_SIZE
 from storage_node.disk import DiskStore
 from storage_node.errors import ReplicaCorrupt
 from storage_node.records import NewVersion, ObjectMeta
-from storage_node.verified import WINDOW_BLOCKS, CheckedFile
+from storage_node.verified import WINDOW_BLOCKS, CheckedFile, checked_bytes
 
 PART = 3
 HASH = hashlib.md5(b"bkt/big", usedforsecurity=False).hexdigest()
@@ -83,3 +83,17 @@ async def test_a_file_cut_short_fails_its_check(stored: tuple[DiskStore, ObjectM
     async with CheckedFile.open(store, PART, HASH, meta) as checked:
         with pytest.raises(ReplicaCorrupt, match="ends inside block"):
             await checked.check(*checked.windows(0, len(DATA))[-1])
+
+
+async def test_checked_bytes_reads_a_small_version_whole_or_refuses_it(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "node")
+    small = random.Random(8).randbytes(5000)
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(small)
+    meta = await writer.commit(NewVersion("bkt", "big", format_version(2)), len(small))
+    assert await checked_bytes(store, PART, HASH, meta) == small
+    with store.data_path(PART, HASH, meta.version).open("r+b") as fh:
+        fh.seek(4999)
+        fh.write(bytes([small[4999] ^ 1]))
+    with pytest.raises(ReplicaCorrupt, match="block 0"):
+        await checked_bytes(store, PART, HASH, meta)
