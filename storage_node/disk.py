@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TypeVar
 
-from storage_node.blocks import BlockSums
+from storage_node.blocks import CRC32C, BlockSums
 from storage_node.disk_io import fsync_dir, storage_errors
 from storage_node.errors import IncompleteBody, PreconditionFailed, Superseded
 from storage_node.pending_store import DiskPendingUploads
@@ -97,6 +97,7 @@ class DiskWriter:
                 "etag": self._md5.hexdigest(),
                 "sha256": self.sha256,
                 "blocks": self._blocks.finish(),
+                "block_sum": CRC32C,
             }
         )
         await asyncio.get_running_loop().run_in_executor(
@@ -127,6 +128,7 @@ class DiskWriter:
             content_type=new.content_type,
             user_meta=dict(new.user_meta),
             blocks=self._blocks.finish(),
+            block_sum=CRC32C,
         )
         async with self._store.lock(self._hash):
             result = await asyncio.get_running_loop().run_in_executor(

@@ -111,6 +111,7 @@ class DiskPendingUploads:
             content_type=upload.content_type,
             user_meta=dict(new.user_meta),
             blocks=upload.blocks,
+            block_sum=upload.block_sum,
         )
         meta_tmp = self._store.tmp_path()
         try:

@@ -38,7 +38,8 @@ class PendingUpload:
     state: str = "received"  # or "published", "dropped"
     version: str = ""
     commit_by: float = 0.0  # the token's commit deadline: the sweeper's cue
-    blocks: tuple[int, ...] = ()  # CRC-32 per storage_node.blocks.BLOCK_SIZE block
+    blocks: tuple[int, ...] = ()  # a CRC per storage_node.blocks.BLOCK_SIZE block
+    block_sum: str = "crc32"  # which CRC; absent (the first format) means zlib's CRC-32
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -62,7 +63,8 @@ class ObjectMeta:
     content_type: str = "application/octet-stream"
     user_meta: Mapping[str, str] = field(default_factory=dict)
     tombstone: bool = False
-    blocks: tuple[int, ...] = ()  # CRC-32 per block; versions written before checksums have none
+    blocks: tuple[int, ...] = ()  # a CRC per block; versions written before checksums have none
+    block_sum: str = "crc32"  # which CRC; absent (the first format) means zlib's CRC-32
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()

@@ -8,11 +8,10 @@ import asyncio
 import hashlib
 import logging
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storage_node.blocks import BLOCK_SIZE
+from storage_node.blocks import BLOCK_SIZE, block_sum
 from storage_node.disk import DiskStore
 from storage_node.records import ObjectMeta
 from storage_node.replicator import Replicator
@@ -118,7 +117,7 @@ class Scrubber:
                 block = await loop.run_in_executor(self._store.pool, fh.read, BLOCK_SIZE)
                 size += len(block)
                 md5.update(block)
-                if checked and zlib.crc32(block) != meta.blocks[index]:
+                if checked and block_sum(block, meta.block_sum) != meta.blocks[index]:
                     return False
                 report.bytes += len(block)
                 self._metrics.bytes.inc(len(block))

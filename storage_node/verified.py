@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
-from storage_node.blocks import BLOCK_SIZE, check_blocks
+from storage_node.blocks import BLOCK_SIZE, checked_block
 from storage_node.disk import DiskStore
 from storage_node.disk_io import fsync_dir
 from storage_node.records import ObjectMeta
@@ -31,7 +31,6 @@ class CheckedFile:
 
     def __init__(self, store: DiskStore, meta: ObjectMeta, fh: IO[bytes]) -> None:
         self._store, self._meta, self.file = store, meta, fh
-        self._buffer = bytearray(min(WINDOW_BLOCKS * BLOCK_SIZE, meta.size))
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -52,38 +51,34 @@ class CheckedFile:
         edges = [start, *range(start // step * step + step, end, step), end]
         return [(lo, hi - lo) for lo, hi in itertools.pairwise(edges)]
 
-    async def check(self, offset: int, length: int) -> memoryview:
-        """Check every block of the window holding [offset, offset + length), ReplicaCorrupt at
-        the first bad one; those bytes, valid until the next check."""
+    async def check(self, offset: int, length: int) -> None:
+        """Check every block of the window holding [offset, offset + length); ReplicaCorrupt at
+        the first bad one."""
         first = offset // BLOCK_SIZE // WINDOW_BLOCKS * WINDOW_BLOCKS
-        count = min(WINDOW_BLOCKS, len(self._meta.blocks) - first)
+        last = min(first + WINDOW_BLOCKS, len(self._meta.blocks))
         await asyncio.get_running_loop().run_in_executor(
-            self._store.pool,
-            check_blocks,
-            self.file.fileno(),
-            first,
-            count,
-            self._meta.size,
-            self._meta.blocks,
-            self._buffer,
+            self._store.pool, _check_range, self.file.fileno(), range(first, last), self._meta
         )
-        skip = offset - first * BLOCK_SIZE
-        return memoryview(self._buffer)[skip : skip + length]
 
 
-async def checked_bytes(
-    store: DiskStore, partition: int, obj_hash: str, meta: ObjectMeta
-) -> bytearray:
+def _check_range(fd: int, blocks: range, meta: ObjectMeta) -> None:
+    for index in blocks:
+        checked_block(fd, index, meta.size, meta.blocks, meta.block_sum)
+
+
+async def checked_bytes(store: DiskStore, partition: int, obj_hash: str, meta: ObjectMeta) -> bytes:
     """A small version whole, every block checked, in one disk-thread hop."""
     path = store.data_path(partition, obj_hash, meta.version)
     return await asyncio.get_running_loop().run_in_executor(store.pool, _read_checked, path, meta)
 
 
-def _read_checked(path: Path, meta: ObjectMeta) -> bytearray:
-    buffer = bytearray(meta.size)
+def _read_checked(path: Path, meta: ObjectMeta) -> bytes:
     with path.open("rb") as fh:
-        check_blocks(fh.fileno(), 0, len(meta.blocks), meta.size, meta.blocks, buffer)
-    return buffer
+        fd = fh.fileno()
+        return b"".join(
+            checked_block(fd, index, meta.size, meta.blocks, meta.block_sum)
+            for index in range(len(meta.blocks))
+        )
 
 
 async def quarantine(store: DiskStore, partition: int, obj_hash: str, version: str) -> bool:
