@@ -11,6 +11,9 @@ KEY_HEADER = "X-Shardgate-Key"
 VERSION_HEADER = "X-Shardgate-Version"
 MIN_VERSION_HEADER = "X-Shardgate-Min-Version"
 TOMBSTONE_HEADER = "X-Shardgate-Tombstone"
+# A peer copying a version it holds vouches for its md5 and block checksums (storage_node.blocks)
+VOUCHED_ETAG_HEADER = "X-Shardgate-Vouched-Etag"
+VOUCHED_BLOCKS_HEADER = "X-Shardgate-Vouched-Blocks"
 META_PREFIX = "X-Shardgate-Meta-"
 PUBLIC_META_PREFIX = "X-Meta-"
 # Multipart parts and staged form files are internal objects in this bucket: not a valid user

@@ -6,6 +6,7 @@ versions written before carry zlib CRC-32s and are checked with those."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zlib
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from collections.abc import Callable, Sequence
 import google_crc32c
 
 from storage_node.errors import ReplicaCorrupt
+from storage_node.records import ObjectMeta, Vouched
 
 BLOCK_SIZE = 1024 * 1024
 CRC32C = "crc32c"
@@ -54,6 +56,22 @@ def checked_block(fd: int, index: int, size: int, sums: Sequence[int], kind: str
     if block_sum(block, kind) != sums[index]:
         raise ReplicaCorrupt(f"block {index} fails its checksum; the copy is quarantined")
     return block
+
+
+def blocks_digest(sums: Sequence[int]) -> str:
+    """One short digest of a version's block sums, to compare them across nodes in a header."""
+    return hashlib.sha256(b"".join(crc.to_bytes(4, "big") for crc in sums)).hexdigest()
+
+
+def has_checksums(meta: ObjectMeta) -> bool:
+    return meta.size > 0 and len(meta.blocks) == -(-meta.size // BLOCK_SIZE)
+
+
+def vouch(meta: ObjectMeta) -> Vouched | None:
+    """What a node copying `meta` can vouch for: versions with CRC-32C sums of every block."""
+    if not has_checksums(meta) or meta.block_sum != CRC32C:
+        return None
+    return Vouched(meta.etag, blocks_digest(meta.blocks))
 
 
 def block_sum(block: bytes, kind: str) -> int:

@@ -19,12 +19,15 @@ from shardgate.internal_api import (
     MIN_VERSION_HEADER,
     TOMBSTONE_HEADER,
     VERSION_HEADER,
+    VOUCHED_BLOCKS_HEADER,
+    VOUCHED_ETAG_HEADER,
     decode_key,
     meta_from_headers,
     meta_headers,
 )
 from shardgate.streams import sized_chunks
 from shardgate.versions import is_version, version_to_timestamp
+from storage_node.blocks import has_checksums
 from storage_node.disk import DiskStore
 from storage_node.errors import (
     BadRequest,
@@ -35,9 +38,9 @@ from storage_node.errors import (
     Superseded,
 )
 from storage_node.keys import CONFIG, METRICS, QUARANTINE, STORE
-from storage_node.records import NewVersion, ObjectMeta
+from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import LocalFiles
-from storage_node.verified import CheckedFile, checked_bytes, has_checksums
+from storage_node.verified import CheckedFile, checked_bytes
 
 INLINE_MAX = 64 * 1024  # a version this small is read whole in one hop: cheaper than sendfile
 
@@ -107,7 +110,7 @@ async def put_object(request: web.Request) -> web.Response:
         create_only=request.headers.get(hdrs.IF_NONE_MATCH) == "*",
     )
     store, metrics = request.app[STORE], request.app[METRICS]
-    writer = await store.create_writer(partition, obj_hash)
+    writer = await store.create_writer(partition, obj_hash, vouched=_vouched(request))
     metrics.writes_in_progress.inc()
     try:
         config = request.app[CONFIG]
@@ -125,6 +128,12 @@ async def put_object(request: web.Request) -> web.Response:
         metrics.writes_in_progress.dec()
     metrics.commits.labels("version", "committed").inc()
     return web.json_response(meta.listing_entry(), status=201)
+
+
+def _vouched(request: web.Request) -> Vouched | None:
+    etag = request.headers.get(VOUCHED_ETAG_HEADER)
+    digest = request.headers.get(VOUCHED_BLOCKS_HEADER)
+    return Vouched(etag, digest) if etag and digest else None
 
 
 async def current_version(

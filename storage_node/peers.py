@@ -17,12 +17,15 @@ from shardgate.internal_api import (
     KEY_HEADER,
     PREFIX,
     VERSION_HEADER,
+    VOUCHED_BLOCKS_HEADER,
+    VOUCHED_ETAG_HEADER,
     encode_key,
     object_path,
     partition_path,
     put_headers,
 )
 from shardgate.signing import sign_request
+from storage_node.blocks import vouch
 from storage_node.records import ObjectMeta
 
 
@@ -49,6 +52,10 @@ class PeerClient:
         headers = put_headers(
             meta.bucket, meta.key, meta.version, meta.content_type, meta.user_meta, meta.size
         )
+        vouched = vouch(meta)
+        if vouched is not None:
+            headers[VOUCHED_ETAG_HEADER] = vouched.etag
+            headers[VOUCHED_BLOCKS_HEADER] = vouched.blocks_digest
         headers.update(sign_request(self._secret, "PUT", target))
         headers.update(request_id.outgoing_headers())
         async with self._session.put(

@@ -42,7 +42,14 @@ async def copy_pending(request: web.Request) -> web.Response:
     if not isinstance(peer, str) or not peer.startswith(("http://", "https://")):
         raise BadRequest("send the peer's URL as peer_url")
     meta = ObjectMeta(
-        upload.bucket, upload.key, version, upload.size, upload.etag, upload.content_type
+        upload.bucket,
+        upload.key,
+        version,
+        upload.size,
+        upload.etag,
+        upload.content_type,
+        blocks=upload.blocks,
+        block_sum=upload.block_sum,
     )
     store = disk_store(request)
     path = store.uploads.data(upload.upload_id)

@@ -52,6 +52,15 @@ class PendingUpload:
 
 
 @dataclass(frozen=True)
+class Vouched:
+    """What a peer copying a version it holds vouches for: the md5 and a digest of the CRC-32C
+    block sums; the receiver compares block sums instead of hashing the body with md5 again."""
+
+    etag: str
+    blocks_digest: str
+
+
+@dataclass(frozen=True)
 class ObjectMeta:
     """One stored version of an object, or its tombstone."""
 

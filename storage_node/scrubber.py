@@ -11,12 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storage_node.blocks import BLOCK_SIZE, block_sum
+from storage_node.blocks import BLOCK_SIZE, block_sum, has_checksums
 from storage_node.disk import DiskStore
 from storage_node.records import ObjectMeta
 from storage_node.replicator import Replicator
 from storage_node.scrubber_metrics import ScrubberMetrics
-from storage_node.verified import has_checksums, quarantine
+from storage_node.verified import quarantine
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from storage_node.records import NewVersion, ObjectMeta
+from storage_node.records import NewVersion, ObjectMeta, Vouched
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,10 @@ class ObjectWriter(Protocol):
 
 
 class Store(Protocol):
-    async def create_writer(self, partition: int, obj_hash: str) -> ObjectWriter: ...
+    async def create_writer(
+        self, partition: int, obj_hash: str, *, vouched: Vouched | None = None
+    ) -> ObjectWriter:
+        """A writer for a new version; `vouched` when a peer copies a version it holds."""
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
         """The newest committed version or tombstone, or None."""

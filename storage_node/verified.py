@@ -20,10 +20,6 @@ from storage_node.records import ObjectMeta
 WINDOW_BLOCKS = 4  # one check, one executor hop and one sendfile per 4 MiB
 
 
-def has_checksums(meta: ObjectMeta) -> bool:
-    return meta.size > 0 and len(meta.blocks) == -(-meta.size // BLOCK_SIZE)
-
-
 class CheckedFile:
     """An open version sent window by window: every block of a window is checked before any of
     it is sent, and the check's read leaves those very pages in the cache for sendfile to send,

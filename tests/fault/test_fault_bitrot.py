@@ -18,7 +18,7 @@ from faultkit import FaultReport
 
 from ring import object_hash
 from shardgate.cli.dev import DevCluster
-from shardgate.internal_api import PREFIX
+from shardgate.internal_api import PREFIX, object_path, version_path
 from shardgate.signing import sign_request
 
 MiB = 1024 * 1024
@@ -148,3 +148,53 @@ async def test_the_scrubber_finds_a_flipped_byte_nobody_read(
         digest = hashlib.sha256(data).hexdigest()
         assert await api.get_sha256("rot", key) == (200, digest, len(data))
     fault_report.objects(len(objects), 0)
+
+
+async def signed(
+    session: aiohttp.ClientSession, cluster: DevCluster, method: str, url: str, path: str, **kw: Any
+) -> tuple[int, Any]:
+    headers = sign_request(cluster.cluster_secret.encode(), method, path)
+    async with session.request(method, url + path, headers=headers, **kw) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def test_a_copy_that_rotted_on_its_sender_is_refused_by_the_receiver(
+    cluster: DevCluster, session: aiohttp.ClientSession, fault_report: FaultReport
+) -> None:
+    """Copies are vouched for by block sums, so a push from a rotted copy is refused and the
+    receiver keeps nothing, while a push from a sound copy lands byte for byte."""
+    api = Api(session, cluster.url, cluster.api_key)
+    await api.create_bucket("rot")
+    body = Body(3 * MiB + 999, seed=9)
+    data = body.bytes()
+    status, stored = await api.put("rot", "spread.bin", data)
+    assert status == 201, stored
+    rotted, sound, receiver = stored["replicas"]
+    version = stored["version"]
+    flip(data_file(cluster, rotted, "spread.bin", version), MiB + 12345)
+    fault_report.fault(f"flipped one byte in {rotted}'s copy, then asked it to push")
+    obj_hash = object_hash("rot", "spread.bin")
+    partition = int(data_file(cluster, receiver, "spread.bin", version).parent.parent.name)
+    base = object_path(partition, obj_hash)
+    receiver_url = cluster.nodes[receiver].url
+    status, answer = await signed(
+        session, cluster, "DELETE", receiver_url, version_path(partition, obj_hash, version)
+    )
+    assert (status, answer) == (200, {"discarded": True})
+
+    push = {"peer_url": receiver_url, "version": version}
+    node_url = cluster.nodes[rotted].url
+    status, answer = await signed(session, cluster, "POST", node_url, base + "/push", json=push)
+    assert status == 200, answer
+    assert answer["status"] == 400, answer
+    assert answer["answer"]["error"]["code"] == "BadDigest", answer
+    assert not list((cluster.data / receiver / "objects").glob(f"*/{obj_hash}/*.data"))
+    assert not list((cluster.data / receiver / "tmp").iterdir())
+
+    status, answer = await signed(
+        session, cluster, "POST", cluster.nodes[sound].url, base + "/push", json=push
+    )
+    assert (status, answer["status"]) == (200, 201), answer
+    copy = data_file(cluster, receiver, "spread.bin", version)
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == body.sha256()
+    fault_report.objects(1, 0)

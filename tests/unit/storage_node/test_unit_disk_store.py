@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import warnings
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from shardgate.versions import format_version
+from storage_node.blocks import BLOCK_SIZE, CRC32C, vouch
 from storage_node.disk import DiskStore
-from storage_node.errors import IncompleteBody, Superseded
+from storage_node.errors import BadDigest, IncompleteBody, Superseded
 from storage_node.records import NewVersion, ObjectMeta
 from storage_node.store import LocalFiles
 
@@ -198,3 +200,35 @@ async def test_store_without_fsync_has_same_results(tmp_path: Path) -> None:
     meta = await put(store, b"quick", V1)
     assert meta.etag == hashlib.md5(b"quick", usedforsecurity=False).hexdigest()
     assert object_files(store) == [f"{V1}.data", f"{V1}.meta"]
+
+
+async def test_a_vouched_copy_takes_the_senders_etag_once_its_block_sums_match(
+    store: DiskStore,
+) -> None:
+    data = b"x" * (BLOCK_SIZE + 10)
+    original = await put(store, data, V1)
+    vouched = vouch(original)
+    assert vouched is not None
+    # An etag nobody could compute shows the writer took the sender's word, not its own md5.
+    claim = dataclasses.replace(vouched, etag="f" * 32)
+    writer = await store.create_writer(PART, HASH, vouched=claim)
+    await writer.write(data)
+    meta = await writer.commit(NewVersion("bkt", KEY, V2), expected_size=len(data))
+    assert (meta.etag, meta.blocks, meta.block_sum) == ("f" * 32, original.blocks, CRC32C)
+
+
+async def test_a_vouched_copy_whose_bytes_differ_is_refused_and_leaves_nothing(
+    store: DiskStore,
+) -> None:
+    data = b"y" * (BLOCK_SIZE + 10)
+    original = await put(store, data, V1)
+    vouched = vouch(original)
+    assert vouched is not None
+    before = files_under(store.root)
+    writer = await store.create_writer(PART, HASH, vouched=vouched)
+    await writer.write(data[:-1] + b"z")
+    with pytest.raises(BadDigest, match="vouched"):
+        await writer.commit(NewVersion("bkt", KEY, V2), expected_size=len(data))
+    await writer.abort()
+    assert files_under(store.root) == before
+    assert await store.newest(PART, HASH) == original
