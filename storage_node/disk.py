@@ -12,194 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import shutil
 import uuid
 import weakref
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
 
-from storage_node.blocks import CRC32C, BlockSums, blocks_digest
 from storage_node.disk_io import fsync_dir, storage_errors
-from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
+from storage_node.disk_writer import DiskWriter
+from storage_node.errors import Superseded
 from storage_node.pending_store import DiskPendingUploads
-from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
+from storage_node.records import ObjectMeta, Vouched
 from storage_node.store import Usage
 
-T = TypeVar("T")
 TMP_SUFFIX = ".tmp"
 READ_CHUNK = 256 * 1024
-HEAD_BYTES = 4096
 
 
 @storage_errors
 def _open_new(path: Path) -> IO[bytes]:
     return path.open("xb")
-
-
-class DiskWriter:
-    """Streams one version into tmp/ while computing its md5 and size."""
-
-    def __init__(
-        self,
-        store: DiskStore,
-        partition: int,
-        obj_hash: str,
-        path: Path,
-        fh: IO[bytes],
-        *,
-        sha256: bool = False,
-        vouched: Vouched | None = None,
-    ) -> None:
-        self._store = store
-        self._partition = partition
-        self._hash = obj_hash
-        self._path = path
-        self._fh = fh
-        # A vouched copy is checked by its block sums: md5 is the costliest pass over the bytes.
-        self._vouched = vouched
-        self._md5 = None if vouched else hashlib.md5(usedforsecurity=False)
-        self._sha256 = hashlib.sha256() if sha256 else None
-        self._blocks = BlockSums()
-        self.head = b""
-        self._size = 0
-        self._done = False
-
-    @property
-    def bytes_written(self) -> int:
-        return self._size
-
-    @storage_errors
-    def _write_sync(self, chunk: bytes) -> None:
-        self._fh.write(chunk)
-        if self._md5 is not None:
-            self._md5.update(chunk)
-        self._blocks.update(chunk)
-        if self._sha256 is not None:
-            self._sha256.update(chunk)
-
-    async def write(self, chunk: bytes) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._write_sync, chunk)
-        if len(self.head) < HEAD_BYTES:
-            self.head += chunk[: HEAD_BYTES - len(self.head)]
-        self._size += len(chunk)
-
-    def _etag(self) -> str:
-        if self._vouched is not None:
-            return self._vouched.etag
-        assert self._md5 is not None
-        return self._md5.hexdigest()
-
-    @property
-    def sha256(self) -> str | None:
-        return self._sha256.hexdigest() if self._sha256 is not None else None
-
-    async def commit_pending(self, upload: PendingUpload) -> PendingUpload:
-        """Keep the bytes as a pending direct upload: durable, but no version of any object."""
-        done = PendingUpload(
-            **{
-                **asdict(upload),
-                "size": self._size,
-                "etag": self._etag(),
-                "sha256": self.sha256,
-                "blocks": self._blocks.finish(),
-                "block_sum": CRC32C,
-            }
-        )
-        await asyncio.get_running_loop().run_in_executor(
-            self._store.pool, self._commit_pending_sync, done
-        )
-        self._done = True
-        return done
-
-    def _commit_pending_sync(self, upload: PendingUpload) -> None:
-        self._fh.flush()
-        if self._store.fsync:
-            os.fsync(self._fh.fileno())
-        self._fh.close()
-        try:
-            self._store.uploads.receive(self._path, upload)
-        finally:
-            self._store.release_tmp(self._path)
-
-    async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
-        if expected_size is not None and expected_size != self._size:
-            raise IncompleteBody(f"received {self._size} bytes of {expected_size}")
-        blocks = self._blocks.finish()
-        if self._vouched is not None and blocks_digest(blocks) != self._vouched.blocks_digest:
-            raise BadDigest("the body does not match the block checksums its sender vouched for")
-        meta = ObjectMeta(
-            bucket=new.bucket,
-            key=new.key,
-            version=new.version,
-            size=self._size,
-            etag=self._etag(),
-            content_type=new.content_type,
-            user_meta=dict(new.user_meta),
-            blocks=blocks,
-            block_sum=CRC32C,
-        )
-        async with self._store.lock(self._hash):
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._store.pool, self._commit_sync, meta, new.create_only
-            )
-        self._done = True
-        return result
-
-    @storage_errors
-    def _commit_sync(self, meta: ObjectMeta, create_only: bool) -> ObjectMeta:
-        store = self._store
-        self._fh.flush()
-        if store.fsync:
-            os.fsync(self._fh.fileno())
-        self._fh.close()
-        target = store.object_dir(self._partition, self._hash)
-        current = store.newest_sync(target)
-        if create_only and current is not None and not current.tombstone:
-            self._discard_tmp()
-            raise PreconditionFailed(
-                f"version {current.version} exists and the write is create-only"
-            )
-        if current is not None and current.version >= meta.version:
-            self._discard_tmp()
-            if current.version == meta.version and current.etag == meta.etag:
-                return current
-            raise Superseded(current.version)
-        meta_tmp = store.tmp_path()
-        try:
-            store.write_durably(meta_tmp, meta.to_json())
-            store.make_dirs(target)
-            # The data goes first and the metadata's rename is the commit point: a crash
-            # between the two leaves an orphan .data that readers never consider.
-            os.rename(self._path, target / f"{meta.version}.data")
-            os.rename(meta_tmp, target / f"{meta.version}.meta")
-            if store.fsync:
-                fsync_dir(target)
-        finally:
-            meta_tmp.unlink(missing_ok=True)
-            store.release_tmp(meta_tmp)
-            store.release_tmp(self._path)
-        store.drop_older(target, meta.version)
-        return meta
-
-    def _discard_tmp(self) -> None:
-        self._path.unlink(missing_ok=True)
-        self._store.release_tmp(self._path)
-
-    async def abort(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._abort_sync)
-
-    def _abort_sync(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
-        self._discard_tmp()
 
 
 class DiskStore:

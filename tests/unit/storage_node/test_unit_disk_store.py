@@ -14,7 +14,7 @@ from shardgate.versions import format_version
 from storage_node.blocks import BLOCK_SIZE, CRC32C, vouch
 from storage_node.disk import DiskStore
 from storage_node.errors import BadDigest, IncompleteBody, Superseded
-from storage_node.records import NewVersion, ObjectMeta
+from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import LocalFiles
 
 PART = 9
@@ -202,13 +202,19 @@ async def test_store_without_fsync_has_same_results(tmp_path: Path) -> None:
     assert object_files(store) == [f"{V1}.data", f"{V1}.meta"]
 
 
+async def vouched_original(store: DiskStore, data: bytes) -> tuple[ObjectMeta, Vouched]:
+    """Version V1 of `data`, and what a node copying it vouches for."""
+    original = await put(store, data, V1)
+    vouched = vouch(original)
+    assert vouched is not None
+    return original, vouched
+
+
 async def test_a_vouched_copy_takes_the_senders_etag_once_its_block_sums_match(
     store: DiskStore,
 ) -> None:
     data = b"x" * (BLOCK_SIZE + 10)
-    original = await put(store, data, V1)
-    vouched = vouch(original)
-    assert vouched is not None
+    original, vouched = await vouched_original(store, data)
     # An etag nobody could compute shows the writer took the sender's word, not its own md5.
     claim = dataclasses.replace(vouched, etag="f" * 32)
     writer = await store.create_writer(PART, HASH, vouched=claim)
@@ -221,9 +227,7 @@ async def test_a_vouched_copy_whose_bytes_differ_is_refused_and_leaves_nothing(
     store: DiskStore,
 ) -> None:
     data = b"y" * (BLOCK_SIZE + 10)
-    original = await put(store, data, V1)
-    vouched = vouch(original)
-    assert vouched is not None
+    original, vouched = await vouched_original(store, data)
     before = files_under(store.root)
     writer = await store.create_writer(PART, HASH, vouched=vouched)
     await writer.write(data[:-1] + b"z")
