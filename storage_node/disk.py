@@ -83,6 +83,24 @@ class DiskStore:
             if self.fsync:
                 os.fsync(fh.fileno())
 
+    def install(self, target: Path, meta: ObjectMeta, data: Path | None = None) -> None:
+        """Put a version in place: its data file (already durable) first, then its metadata,
+        whose rename is the commit point (a .ts for a tombstone); then drop what it replaces."""
+        meta_tmp = self.tmp_path()
+        try:
+            self.write_durably(meta_tmp, meta.to_json())
+            self.make_dirs(target)
+            # A crash between the two renames leaves an orphan .data readers never consider.
+            if data is not None:
+                os.rename(data, target / f"{meta.version}.data")
+            os.rename(meta_tmp, target / f"{meta.version}.{'ts' if meta.tombstone else 'meta'}")
+            if self.fsync:
+                fsync_dir(target)
+        finally:
+            meta_tmp.unlink(missing_ok=True)
+            self.release_tmp(meta_tmp)
+        self.drop_older(target, meta.version)
+
     def make_dirs(self, target: Path) -> None:
         """Create the object's directory, fsyncing each new one's parent so it survives a crash."""
         missing: list[Path] = []
@@ -181,17 +199,7 @@ class DiskStore:
             if current.tombstone and current.version == meta.version:
                 return current
             raise Superseded(current.version)
-        tmp = self.tmp_path()
-        try:
-            self.write_durably(tmp, meta.to_json())
-            self.make_dirs(target)
-            os.rename(tmp, target / f"{meta.version}.ts")
-            if self.fsync:
-                fsync_dir(target)
-        finally:
-            tmp.unlink(missing_ok=True)
-            self.release_tmp(tmp)
-        self.drop_older(target, meta.version)
+        self.install(target, meta)
         return meta
 
     async def discard(self, partition: int, obj_hash: str, version: str) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from storage_node.blocks import CRC32C, BlockSums, blocks_digest
-from storage_node.disk_io import fsync_dir, storage_errors
+from storage_node.disk_io import storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
 
@@ -149,21 +149,10 @@ class DiskWriter:
             if current.version == meta.version and current.etag == meta.etag:
                 return current
             raise Superseded(current.version)
-        meta_tmp = store.tmp_path()
         try:
-            store.write_durably(meta_tmp, meta.to_json())
-            store.make_dirs(target)
-            # The data goes first and the metadata's rename is the commit point: a crash
-            # between the two leaves an orphan .data that readers never consider.
-            os.rename(self._path, target / f"{meta.version}.data")
-            os.rename(meta_tmp, target / f"{meta.version}.meta")
-            if store.fsync:
-                fsync_dir(target)
+            store.install(target, meta, self._path)
         finally:
-            meta_tmp.unlink(missing_ok=True)
-            store.release_tmp(meta_tmp)
             store.release_tmp(self._path)
-        store.drop_older(target, meta.version)
         return meta
 
     def _discard_tmp(self) -> None:

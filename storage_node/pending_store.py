@@ -113,21 +113,10 @@ class DiskPendingUploads:
             blocks=upload.blocks,
             block_sum=upload.block_sum,
         )
-        meta_tmp = self._store.tmp_path()
-        try:
-            self._store.write_durably(meta_tmp, meta.to_json())
-            self._store.make_dirs(target)
-            os.rename(self.data(upload.upload_id), target / f"{meta.version}.data")
-            os.rename(meta_tmp, target / f"{meta.version}.meta")
-            if self._store.fsync:
-                fsync_dir(target)
-        finally:
-            meta_tmp.unlink(missing_ok=True)
-            self._store.release_tmp(meta_tmp)
+        self._store.install(target, meta, self.data(upload.upload_id))
         self.write_state(
             PendingUpload(**{**asdict(upload), "state": "published", "version": new.version})
         )
-        self._store.drop_older(target, meta.version)
         return meta
 
     async def drop(self, upload: PendingUpload) -> None:
