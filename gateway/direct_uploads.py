@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -231,10 +231,10 @@ class DirectUploads:
                 if received is None:
                     continue
                 if received["size"] > max_size:
-                    await self._drop(source, pending.upload_id)
+                    await self._drop_held(source, pending.upload_id, received)
                     continue
                 try:
-                    version, held, _ = await self._replicate(pending, source)
+                    version, held, _ = await self._replicate(pending, source, received)
                 except (NodeError, QuorumNotReached) as exc:
                     log.warning("part upload %s not adopted yet: %s", pending.upload_id, exc)
                     continue
@@ -296,7 +296,7 @@ class DirectUploads:
             raise NoSuchUpload("the node holds nothing for this upload; was it uploaded?")
         await self._verify(pending, received, size, md5, sha256, source)
 
-        version, held, repairs = await self._replicate(pending, source)
+        version, held, repairs = await self._replicate(pending, source, received)
         record = ObjectRecord(
             bucket=bucket,
             key=key,
@@ -313,13 +313,15 @@ class DirectUploads:
             and previous
         ):
             await self._objects.retire(previous, record)
+        self._objects.count_repairs(repairs)
         return await self._objects.as_published(record)
 
     async def _replicate(
-        self, pending: PendingRecord, source: Node
+        self, pending: PendingRecord, source: Node, received: Mapping[str, Any]
     ) -> tuple[str, tuple[str, ...], list[Repair]]:
-        """Have the receiving node copy the upload to the other replicas (W in all), then publish
-        it there: the new version, the nodes holding it, and the repairs to record."""
+        """Publish the early copies the receiving node streamed to its peers, have it copy the
+        upload to the other replicas (W in all), then publish it there: the new version, the
+        nodes holding it, and the repairs to record."""
         ring = self._objects.ring
         bucket, key = pending.bucket, pending.key
         addr = self._objects.address(bucket, key)
@@ -338,8 +340,23 @@ class DirectUploads:
             else:
                 missed.append(primary.id)
 
+        early = set(received.get("copies") or ())
+
         async def copy(target: tuple[Node, Node]) -> PutAck:
-            return await self._client.copy_pending(source, pending.upload_id, version, target[1])
+            node = target[1]
+            if node.id in early:
+                try:
+                    return await self._client.publish_pending(
+                        node, pending.upload_id, version, received
+                    )
+                except NodeError as exc:
+                    log.warning(
+                        "early copy of upload %s on %s not published, copying instead: %s",
+                        pending.upload_id,
+                        node.id,
+                        exc,
+                    )
+            return await self._client.copy_pending(source, pending.upload_id, version, node)
 
         need = self._config.write_quorum
         result = await fan_out(targets, copy, need=max(need - 1, 0), timeout=None)
@@ -383,8 +400,14 @@ class DirectUploads:
             check_type(received["content_type"], policy.allowed_types)
             check_head(received["content_type"], bytes.fromhex(received["head"]))
         except GatewayError:
-            await self._drop(source, pending.upload_id)
+            await self._drop_held(source, pending.upload_id, received)
             raise
+
+    async def _drop_held(self, source: Node, upload_id: str, received: Mapping[str, Any]) -> None:
+        """Drop an upload on the node that received it and on the peers holding early copies."""
+        copies = set(received.get("copies") or ())
+        holders = [source, *(n for n in self._objects.ring.nodes if n.id in copies)]
+        await asyncio.gather(*(self._drop(node, upload_id) for node in holders))
 
     async def _drop(self, node: Node, upload_id: str) -> None:
         try:

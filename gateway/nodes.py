@@ -230,11 +230,16 @@ class NodeClient:
             )
         return PutAck(peer.id, etag=payload["answer"]["etag"], size=payload["answer"]["size"])
 
-    async def publish_pending(self, node: Node, upload_id: str, version: str) -> PutAck:
+    async def publish_pending(
+        self, node: Node, upload_id: str, version: str, source: Mapping[str, Any] | None = None
+    ) -> PutAck:
+        """Publish a pending upload as `version`; an early copy of one with `source`, what the
+        node the client uploaded to received (its size, etag and block digest)."""
         path = pending_path(upload_id, "publish")
-        response = await self._request(
-            node, "POST", path, {}, json={"version": version}, timeout=self._short
-        )
+        body: dict[str, Any] = {"version": version}
+        if source is not None:
+            body.update({k: source[k] for k in ("size", "etag", "blocks_digest")})
+        response = await self._request(node, "POST", path, {}, json=body, timeout=self._short)
         async with response:
             payload = await self._json(node, response)
         if response.status == 409:

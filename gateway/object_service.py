@@ -189,8 +189,12 @@ class ObjectService:
             log.info("%s/%s %s was superseded before it was recorded", bucket, key, version)
         elif previous is not None:
             await self.retire(previous, record)
-        self._metrics.repairs_queued.inc(len(repairs))
+        self.count_repairs(repairs)
         return await self.as_published(record)
+
+    def count_repairs(self, repairs: Sequence[Repair]) -> None:
+        """Recorded with a commit: the replicas the repair loop must still write."""
+        self._metrics.repairs_queued.inc(len(repairs))
 
     async def stage(
         self, bucket: str, key: str, body: AsyncIterable[bytes], content_type: str
@@ -354,4 +358,4 @@ class ObjectService:
         ]
         if await self._catalog.remove_object(bucket, key, version, repairs) and record.manifest:
             await self.reclaim_parts(record.manifest)
-        self._metrics.repairs_queued.inc(len(repairs))
+        self.count_repairs(repairs)

@@ -39,6 +39,7 @@ class NodeConfig:
     fsync: bool = True
     signature_max_skew: float = 300.0
     body_idle_timeout: float = 60.0
+    copy_stall_timeout: float = 10.0  # an early copy's peer that takes no data this long is dropped
     io_threads: int = 32
     sweep_interval: float = 600.0  # 0 turns the periodic sweep off (`shardgate sweep` still runs)
     sweep_grace: float = 3600.0  # debris younger than this is left alone

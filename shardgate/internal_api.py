@@ -14,6 +14,10 @@ TOMBSTONE_HEADER = "X-Shardgate-Tombstone"
 # A peer copying a version it holds vouches for its md5 and block checksums (storage_node.blocks)
 VOUCHED_ETAG_HEADER = "X-Shardgate-Vouched-Etag"
 VOUCHED_BLOCKS_HEADER = "X-Shardgate-Vouched-Blocks"
+# An early copy of a direct upload, streamed to a peer while the client sends it
+PARTITION_HEADER = "X-Shardgate-Partition"
+COMMIT_BY_HEADER = "X-Shardgate-Commit-By"
+SOURCE_HEADER = "X-Shardgate-Source"
 META_PREFIX = "X-Shardgate-Meta-"
 PUBLIC_META_PREFIX = "X-Meta-"
 # Multipart parts and staged form files are internal objects in this bucket: not a valid user

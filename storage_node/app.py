@@ -22,6 +22,7 @@ from storage_node.keys import (
     PEERS,
     QUARANTINE,
     REPLICATOR,
+    RINGS,
     SCRUBBER,
     STORE,
     SWEEPER,
@@ -68,6 +69,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
         app[SCRUBBER] = Scrubber(store, app[QUARANTINE], scrubbing, rate=config.scrub_rate)
         app.cleanup_ctx.append(every(lambda a: a[CONFIG].scrub_interval, _scrub))
         if config.ring_file:
+            app[RINGS] = RingWatch(Path(config.ring_file))
             # After _peers: the replicator pushes through the peer client.
             app.cleanup_ctx.append(_replicator_of(store))
             app.cleanup_ctx.append(every(lambda a: a[CONFIG].replicate_interval, _replicate))
@@ -149,7 +151,7 @@ def _replicator_of(store: DiskStore) -> Callable[[web.Application], AsyncIterato
         app[REPLICATOR] = Replicator(
             store,
             config.node_id,
-            RingWatch(Path(config.ring_file)),
+            app[RINGS],
             app[PEERS],
             ReplicatorMetrics.create(app[REGISTRY_KEY]),
         )

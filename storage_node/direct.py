@@ -1,5 +1,6 @@
 """Direct uploads and downloads with an upload token: a browser or app talks to the node and
-the gateway carries none of the bytes. Uploads are kept pending until the gateway commits them.
+the gateway carries none of the bytes. Uploads are kept pending until the gateway commits them;
+while one arrives, it is streamed to the partition's other primaries (storage_node.early_copies).
 
 Every scope in the token is enforced: node, bucket, key, method, expiry (when the request
 starts, so a slow upload may finish later), size (while streaming), content type, sha256 and a
@@ -8,8 +9,10 @@ single use of the upload id.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiohttp import BodyPartReader, hdrs, web
 from multidict import CIMultiDict
@@ -20,6 +23,7 @@ from shardgate.streams import sized_chunks
 from shardgate.tokens import Claims, TokenRejected, verify
 from shardgate.web import CORS_ORIGIN, origin_allowed, preflight_headers
 from storage_node.disk import DiskStore
+from storage_node.early_copies import EarlyCopies, early_copy_targets
 from storage_node.errors import (
     BadDigest,
     BadRequest,
@@ -27,7 +31,7 @@ from storage_node.errors import (
     EntityTooLarge,
     UnsupportedMediaType,
 )
-from storage_node.keys import CONFIG, STORE
+from storage_node.keys import CONFIG, METRICS, PEERS, RINGS, STORE
 from storage_node.objects import current_version, http_date, serve_version
 from storage_node.records import PendingUpload
 
@@ -76,7 +80,7 @@ async def _receive(
     store = disk_store(request)
     await store.uploads.claim(claims.upload_id, claims.commit_by)
     try:
-        upload = await _store_pending(store, claims, body, content_type, limit)
+        upload = await _store_pending(request, claims, body, content_type, limit)
     finally:
         store.uploads.release(claims.upload_id)
     body_json = {
@@ -86,42 +90,53 @@ async def _receive(
 
 
 async def _store_pending(
-    store: DiskStore,
+    request: web.Request,
     claims: Claims,
     body: AsyncIterator[bytes],
     content_type: str,
     limit: int | None,
 ) -> PendingUpload:
-    writer = await store.create_writer(
-        claims.partition, object_hash(claims.bucket, claims.key), sha256=True
+    store, config, metrics = disk_store(request), request.app[CONFIG], request.app[METRICS]
+    template = PendingUpload(
+        upload_id=claims.upload_id,
+        bucket=claims.bucket,
+        key=claims.key,
+        partition=claims.partition,
+        obj_hash=object_hash(claims.bucket, claims.key),
+        size=0,
+        etag="",
+        sha256=None,
+        content_type=content_type,
+        head="",
+        received=0.0,
+        commit_by=claims.commit_by,
+    )
+    writer = await store.create_writer(template.partition, template.obj_hash, sha256=True)
+    copies = EarlyCopies(
+        request.app[PEERS], config.node_id, template, stall=config.copy_stall_timeout
     )
     try:
+        copies.start(early_copy_targets(request.app.get(RINGS), config.node_id, claims.partition))
         async for chunk in body:
             if limit is not None and writer.bytes_written + len(chunk) > limit:
                 raise EntityTooLarge(f"the token allows at most {limit} bytes")
+            await copies.feed(chunk)
             await writer.write(chunk)
+            metrics.bytes_received.inc(len(chunk))
         if claims.size is not None and writer.bytes_written != claims.size:
             raise BadRequest(f"the token is for exactly {claims.size} bytes")
         if claims.sha256 is not None and writer.sha256 != claims.sha256:
             raise BadDigest("the body's sha256 is not the one the token binds")
+        # The peers and this node make their copies durable at the same time.
+        held, _ = await asyncio.gather(copies.finish(), writer.sync())
         upload = await writer.commit_pending(
-            PendingUpload(
-                upload_id=claims.upload_id,
-                bucket=claims.bucket,
-                key=claims.key,
-                partition=claims.partition,
-                obj_hash=object_hash(claims.bucket, claims.key),
-                size=0,
-                etag="",
-                sha256=None,
-                content_type=content_type,
-                head=writer.head.hex(),
-                received=time.time(),
-                commit_by=claims.commit_by,
-            )
+            replace(template, head=writer.head.hex(), received=time.time(), copies=held)
         )
     finally:
         await writer.abort()
+        await copies.close()
+    metrics.early_copies.labels("held").inc(len(held))
+    metrics.early_copies.labels("dropped").inc(len(copies.failed))
     return upload
 
 

@@ -143,7 +143,13 @@ class DiskStore:
                 (target / name).unlink(missing_ok=True)
 
     async def create_writer(
-        self, partition: int, obj_hash: str, *, sha256: bool = False, vouched: Vouched | None = None
+        self,
+        partition: int,
+        obj_hash: str,
+        *,
+        sha256: bool = False,
+        md5: bool = True,
+        vouched: Vouched | None = None,
     ) -> DiskWriter:
         path = self.tmp_path()
         opening = asyncio.get_running_loop().run_in_executor(self.pool, _open_new, path)
@@ -154,7 +160,9 @@ class DiskStore:
             # it once the open has finished, whichever way it ends.
             opening.add_done_callback(lambda done: self._drop_opened(path, done))
             raise
-        return DiskWriter(self, partition, obj_hash, path, fh, sha256=sha256, vouched=vouched)
+        return DiskWriter(
+            self, partition, obj_hash, path, fh, sha256=sha256, md5=md5, vouched=vouched
+        )
 
     def _drop_opened(self, path: Path, opening: asyncio.Future[IO[bytes]]) -> None:
         if not opening.cancelled() and opening.exception() is None:

@@ -33,6 +33,7 @@ class DiskWriter:
         fh: IO[bytes],
         *,
         sha256: bool = False,
+        md5: bool = True,
         vouched: Vouched | None = None,
     ) -> None:
         self._store = store
@@ -41,8 +42,9 @@ class DiskWriter:
         self._path = path
         self._fh = fh
         # A vouched copy is checked by its block sums: md5 is the costliest pass over the bytes.
+        # So is an early copy, whose md5 its source vouches for when the commit publishes it.
         self._vouched = vouched
-        self._md5 = None if vouched else hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 and not vouched else None
         self._sha256 = hashlib.sha256() if sha256 else None
         self._blocks = BlockSums()
         self.head = b""
@@ -71,12 +73,21 @@ class DiskWriter:
     def _etag(self) -> str:
         if self._vouched is not None:
             return self._vouched.etag
-        assert self._md5 is not None
-        return self._md5.hexdigest()
+        return self._md5.hexdigest() if self._md5 is not None else ""
 
     @property
     def sha256(self) -> str | None:
         return self._sha256.hexdigest() if self._sha256 is not None else None
+
+    async def sync(self) -> None:
+        """Make the bytes written so far durable, so a commit after it has little left to do."""
+        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._sync)
+
+    @storage_errors
+    def _sync(self) -> None:
+        self._fh.flush()
+        if self._store.fsync:
+            os.fsync(self._fh.fileno())
 
     async def commit_pending(self, upload: PendingUpload) -> PendingUpload:
         """Keep the bytes as a pending direct upload: durable, but no version of any object."""
@@ -97,9 +108,7 @@ class DiskWriter:
         return done
 
     def _commit_pending_sync(self, upload: PendingUpload) -> None:
-        self._fh.flush()
-        if self._store.fsync:
-            os.fsync(self._fh.fileno())
+        self._sync()
         self._fh.close()
         try:
             self._store.uploads.receive(self._path, upload)
@@ -133,9 +142,7 @@ class DiskWriter:
     @storage_errors
     def _commit_sync(self, meta: ObjectMeta, create_only: bool) -> ObjectMeta:
         store = self._store
-        self._fh.flush()
-        if store.fsync:
-            os.fsync(self._fh.fileno())
+        self._sync()
         self._fh.close()
         target = store.object_dir(self._partition, self._hash)
         current = store.newest_sync(target)

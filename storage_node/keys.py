@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ring import RingWatch
 from shardgate.config import NodeConfig
 from storage_node.metrics import NodeMetrics
 from storage_node.peers import PeerClient
@@ -16,6 +17,7 @@ CONFIG = web.AppKey("config", NodeConfig)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", NodeMetrics)
 PEERS = web.AppKey("peers", PeerClient)
+RINGS = web.AppKey("rings", RingWatch)  # only on a node with a ring file
 SWEEPER = web.AppKey("sweeper", Sweeper)
 REPLICATOR = web.AppKey("replicator", Replicator)
 QUARANTINE = web.AppKey("quarantine", Quarantine)

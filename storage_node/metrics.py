@@ -21,6 +21,7 @@ class NodeMetrics:
     bytes_sent: Counter
     writes_in_progress: Gauge
     commits: Counter
+    early_copies: Counter
     disk_free: Gauge
     disk_total: Gauge
     objects: Gauge
@@ -30,7 +31,7 @@ class NodeMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NodeMetrics:
-        return cls(
+        metrics = cls(
             bytes_received=Counter(
                 "shardgate_node_received_bytes",
                 "Object bytes written to this node.",
@@ -48,6 +49,13 @@ class NodeMetrics:
                 "shardgate_node_commits",
                 "Versions and tombstones this node was asked to commit, by result.",
                 ["kind", "result"],
+                registry=registry,
+            ),
+            early_copies=Counter(
+                "shardgate_node_early_copies",
+                "Direct uploads streamed to a peer while they arrived, by result: held, or "
+                "dropped (the commit then copies the upload to that peer).",
+                ["result"],
                 registry=registry,
             ),
             disk_free=Gauge(
@@ -81,6 +89,9 @@ class NodeMetrics:
                 registry=registry,
             ),
         )
+        for result in ("held", "dropped"):
+            metrics.early_copies.labels(result)
+        return metrics
 
 
 async def refresh_disk_gauges(metrics: NodeMetrics, store: Store) -> None:

@@ -14,19 +14,23 @@ import aiohttp
 from shardgate import request_id
 from shardgate.internal_api import (
     BUCKET_HEADER,
+    COMMIT_BY_HEADER,
     KEY_HEADER,
+    PARTITION_HEADER,
     PREFIX,
+    SOURCE_HEADER,
     VERSION_HEADER,
     VOUCHED_BLOCKS_HEADER,
     VOUCHED_ETAG_HEADER,
     encode_key,
     object_path,
     partition_path,
+    pending_path,
     put_headers,
 )
 from shardgate.signing import sign_request
 from storage_node.blocks import vouch
-from storage_node.records import ObjectMeta
+from storage_node.records import ObjectMeta, PendingUpload
 
 
 class PeerClient:
@@ -61,6 +65,25 @@ class PeerClient:
         async with self._session.put(
             peer_url + target, data=self._file_chunks(path), headers=headers
         ) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def copy_upload(
+        self, peer_url: str, upload: PendingUpload, source: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, Any]:
+        """Stream a direct upload to a peer while it arrives: the peer keeps an early copy,
+        pending like the upload itself; the peer's status and JSON answer."""
+        path = pending_path(upload.upload_id)
+        headers = {
+            BUCKET_HEADER: upload.bucket,
+            KEY_HEADER: encode_key(upload.key),
+            PARTITION_HEADER: str(upload.partition),
+            COMMIT_BY_HEADER: repr(upload.commit_by),
+            SOURCE_HEADER: source,
+            "Content-Type": upload.content_type,
+            **sign_request(self._secret, "PUT", path),
+            **request_id.outgoing_headers(),
+        }
+        async with self._session.put(peer_url + path, data=chunks, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def push_tombstone(

@@ -22,7 +22,8 @@ class NewVersion:
 
 @dataclass(frozen=True)
 class PendingUpload:
-    """A direct upload received with a token and waiting for the gateway's commit."""
+    """A direct upload received with a token, or a peer's early copy of one, waiting for the
+    gateway's commit."""
 
     upload_id: str
     bucket: str
@@ -40,6 +41,8 @@ class PendingUpload:
     commit_by: float = 0.0  # the token's commit deadline: the sweeper's cue
     blocks: tuple[int, ...] = ()  # a CRC per storage_node.blocks.BLOCK_SIZE block
     block_sum: str = "crc32"  # which CRC; absent (the first format) means zlib's CRC-32
+    source: str = ""  # on a peer holding an early copy: the node the client uploaded to
+    copies: tuple[str, ...] = ()  # on that node: the peers that acknowledged an early copy
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -48,6 +51,7 @@ class PendingUpload:
     def from_json(cls, raw: bytes) -> PendingUpload:
         data: dict[str, Any] = json.loads(raw)
         data["blocks"] = tuple(data.get("blocks") or ())
+        data["copies"] = tuple(data.get("copies") or ())
         return cls(**data)
 
 

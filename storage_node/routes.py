@@ -20,6 +20,7 @@ ROUTES = [
     web.post(_OBJECT + "/push", push.push_object),
     web.get(PREFIX + "/partitions/{partition:\\d+}", partitions.list_partition),
     web.post(PREFIX + "/digests", partitions.partition_digests),
+    web.put(_PENDING, pending.receive_copy),
     web.get(_PENDING, pending.get_pending),
     web.post(_PENDING + "/copy", pending.copy_pending),
     web.post(_PENDING + "/publish", pending.publish_pending),

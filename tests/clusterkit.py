@@ -395,6 +395,27 @@ def kept(cluster: DevCluster, url: str, upload_id: str | None) -> list[Path]:
     return [*(root / "tmp").iterdir(), *(root / "pending").glob(f"{upload_id}.data")]
 
 
+def kept_anywhere(cluster: DevCluster, upload_id: str | None) -> list[Path]:
+    """Bytes any node holds for an upload: temp files, and the pending data file of the upload
+    or of an early copy of it."""
+    return [
+        path
+        for node_id in cluster.node_ids
+        for path in kept(cluster, cluster.nodes[node_id].url + "/", upload_id)
+    ]
+
+
+async def wait_nothing_kept(
+    cluster: DevCluster, upload_id: str | None, timeout: float = 10.0
+) -> None:
+    """Wait until no node holds bytes of the upload (peers drop an aborted early copy as its
+    connection closes); fail if some remain after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := kept_anywhere(cluster, upload_id)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert left == [], f"bytes of upload {upload_id} left on nodes: {left}"
+
+
 def start_logged_cluster(data: Path, log: Path, env: dict[str, str]) -> DevCluster:
     """A started cluster whose services write their logs (stderr) to `log`, for tests that read
     log lines; `env` adds SHARDGATE_* settings for every service."""

@@ -3,8 +3,11 @@ tests read off the nodes' disks."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shardgate.cli.dev import DevCluster
 
@@ -46,3 +49,14 @@ def held(cluster: DevCluster) -> dict[tuple[str, str], dict[str, tuple[str, bool
                 continue
             found.setdefault((meta["bucket"], meta["key"]), {})[node_id] = (newest, tombstone)
     return found
+
+
+async def wait_for_tmp_bytes(tmp: Path, at_least: int) -> None:
+    """Wait until a write in progress in a node's tmp directory holds `at_least` bytes."""
+    for _ in range(600):
+        for path in tmp.glob("*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_size >= at_least:
+                    return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no write in progress reached {at_least} bytes in {tmp}")

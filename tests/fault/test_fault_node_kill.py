@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path
 
 import aiohttp
 import pytest
 from clusterkit import Api, Body, cluster_ring, replica_versions
+from faultkit import wait_for_tmp_bytes
 
 from shardgate.cli.dev import DevCluster
 
@@ -65,14 +65,6 @@ async def test_writes_survive_one_killed_node_and_fail_cleanly_without_quorum(
     await _assert_readable(api, "faults", before | after)
 
 
-async def _wait_for_tmp_bytes(tmp: Path, at_least: int) -> None:
-    for _ in range(600):
-        if any(p.stat().st_size >= at_least for p in tmp.glob("*.tmp")):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no write in progress reached {at_least} bytes in {tmp}")
-
-
 @pytest.mark.slow
 async def test_node_killed_mid_write_never_serves_partial_object(
     cluster: DevCluster, session: aiohttp.ClientSession
@@ -86,7 +78,7 @@ async def test_node_killed_mid_write_never_serves_partial_object(
     upload = asyncio.ensure_future(
         api.put("faults", "big.bin", body.chunks(), **{"Content-Length": str(body.size)})
     )
-    await _wait_for_tmp_bytes(tmp, 20 * MiB)
+    await wait_for_tmp_bytes(tmp, 20 * MiB)
     cluster.nodes[victim].process.send_signal(signal.SIGKILL)
     cluster.nodes[victim].process.wait()
     status, stored = await upload

@@ -19,7 +19,16 @@ from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, Presigned, kept, node_dir, presign, start_cluster
+from clusterkit import (
+    Api,
+    Body,
+    Presigned,
+    kept,
+    node_dir,
+    presign,
+    start_cluster,
+    wait_nothing_kept,
+)
 
 from shardgate.cli.dev import DevCluster
 from shardgate.tokens import derived_key
@@ -191,6 +200,7 @@ async def test_body_over_max_size_is_cut_off_and_nothing_kept(
     answer = await send(api.session, signed.url, data, via=via)
     assert (answer.status, answer.code) == (413, "EntityTooLarge"), answer.text
     assert kept(shared_cluster, signed.url, signed.upload_id) == []
+    await wait_nothing_kept(shared_cluster, signed.upload_id)  # nor an early copy on a peer
 
 
 @pytest.mark.parametrize(
@@ -203,6 +213,7 @@ async def test_exact_size_token_refuses_other_sizes(
     answer = await send(api.session, signed.url, b"z" * sent)
     assert (answer.status, answer.code) == (status, code), answer.text
     assert kept(shared_cluster, signed.url, signed.upload_id) == []
+    await wait_nothing_kept(shared_cluster, signed.upload_id)
 
 
 @pytest.mark.parametrize("via", ["put", "form"])
@@ -248,6 +259,8 @@ async def test_body_not_matching_the_bound_sha256_is_refused(
     answer = await send(api.session, signed.url, body.chunks())
     assert (answer.status, answer.code) == (400, "BadDigest")
     assert kept(shared_cluster, signed.url, signed.upload_id) == []
+    # The peers had every byte as an early copy, but never the body's end: they keep nothing.
+    await wait_nothing_kept(shared_cluster, signed.upload_id)
     refused = await commit(api, BUCKET, "digest/bound.bin", size=body.size, sha256=body.sha256())
     assert (refused.status, refused.code) == (404, "NoSuchUpload")
 

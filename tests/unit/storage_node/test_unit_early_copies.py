@@ -1,0 +1,130 @@
+"""EarlyCopies without a server: every live peer gets every chunk and the body's end only at
+`finish`; a peer that fails or stalls is dropped without holding the upload up; `close` aborts
+the copies still going, so no peer sees a body end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ring import Node, RingSpec, RingWatch, save_ring_file
+from storage_node.early_copies import EarlyCopies, early_copy_targets
+from storage_node.peers import PeerClient
+from storage_node.records import PendingUpload
+
+UPLOAD = PendingUpload(
+    upload_id="a" * 24,
+    bucket="b",
+    key="k",
+    partition=3,
+    obj_hash="c" * 32,
+    size=0,
+    etag="",
+    sha256=None,
+    content_type="application/octet-stream",
+    head="",
+    received=0.0,
+    commit_by=1e10,
+)
+NODES = [Node(id=f"n{i}", url=f"http://n{i}") for i in range(1, 4)]
+
+
+class FakePeers(PeerClient):
+    """Peers by URL: 'ok' takes everything, 'refuse' answers 507 at the end, 'down' fails
+    before reading, 'stall' stops reading after its first chunk."""
+
+    def __init__(self, behaviour: dict[str, str]) -> None:
+        self.behaviour = behaviour
+        self.got: dict[str, bytes] = {}
+        self.ended: set[str] = set()
+        self.aborted: set[str] = set()
+
+    async def copy_upload(
+        self, peer_url: str, upload: PendingUpload, source: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[int, Any]:
+        assert (upload, source) == (UPLOAD, "n1")
+        how = self.behaviour[peer_url]
+        if how == "down":
+            raise ConnectionRefusedError(peer_url)
+        self.got[peer_url] = b""
+        try:
+            async for chunk in chunks:
+                self.got[peer_url] += chunk
+                if how == "stall":
+                    await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.aborted.add(peer_url)
+            raise
+        self.ended.add(peer_url)
+        return (507, {"error": "full"}) if how == "refuse" else (201, {"size": 0})
+
+
+def _started(behaviour: dict[str, str], stall: float = 5) -> tuple[FakePeers, EarlyCopies]:
+    peers = FakePeers(behaviour)
+    copies = EarlyCopies(peers, "n1", UPLOAD, stall=stall)
+    copies.start([node for node in NODES if node.url in behaviour])
+    return peers, copies
+
+
+async def _send(copies: EarlyCopies, chunks: int) -> None:
+    for i in range(chunks):
+        await copies.feed(bytes([i]) * 1000)
+
+
+async def test_every_peer_gets_every_chunk_and_the_end_only_at_finish() -> None:
+    peers, copies = _started({"http://n2": "ok", "http://n3": "ok"})
+    await _send(copies, 20)
+    await asyncio.sleep(0.05)
+    assert peers.ended == set()  # every byte, but no end: a refused upload can still abort
+    assert await copies.finish() == ("n2", "n3")
+    expected = b"".join(bytes([i]) * 1000 for i in range(20))
+    assert peers.got == {"http://n2": expected, "http://n3": expected}
+    assert copies.failed == []
+    await copies.close()
+
+
+async def test_a_peer_that_fails_or_refuses_is_dropped_and_the_rest_go_on() -> None:
+    _, copies = _started({"http://n1": "down", "http://n2": "ok", "http://n3": "refuse"})
+    await _send(copies, 10)
+    assert await copies.finish() == ("n2",)
+    assert [node for node, _ in copies.failed] == ["n1", "n3"]
+    assert "ConnectionRefusedError" in copies.failed[0][1]
+    assert "507" in copies.failed[1][1]
+    await copies.close()
+
+
+async def test_a_stalled_peer_is_dropped_after_the_stall_timeout() -> None:
+    peers, copies = _started({"http://n2": "stall", "http://n3": "ok"}, stall=0.3)
+    started = time.monotonic()
+    await _send(copies, 30)
+    assert time.monotonic() - started < 5  # held up once, for the stall timeout, not per chunk
+    assert await copies.finish() == ("n3",)
+    assert copies.failed[0][0] == "n2" and "took no data" in copies.failed[0][1]
+    await copies.close()
+    assert peers.aborted == {"http://n2"} and peers.ended == {"http://n3"}
+
+
+async def test_close_before_finish_aborts_every_copy() -> None:
+    peers, copies = _started({"http://n2": "ok", "http://n3": "ok"})
+    await _send(copies, 3)
+    await asyncio.sleep(0.05)
+    await copies.close()
+    assert peers.ended == set()
+    assert peers.aborted == {"http://n2", "http://n3"}
+
+
+@pytest.mark.parametrize("with_ring", [True, False])
+def test_targets_are_the_other_primaries(tmp_path: Path, with_ring: bool) -> None:
+    if not with_ring:
+        assert early_copy_targets(None, "n1", 0) == []
+        return
+    path = tmp_path / "ring.json"
+    save_ring_file(path, RingSpec(epoch=1, partition_power=4, replicas=3, nodes=tuple(NODES)))
+    for partition in range(16):
+        targets = early_copy_targets(RingWatch(path), "n2", partition)
+        assert sorted(node.id for node in targets) == ["n1", "n3"]
