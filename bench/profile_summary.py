@@ -76,7 +76,10 @@ class Frame:
         return cls(function, file, int(line) if line.isdigit() else 0)
 
     def source(self) -> str:
-        return linecache.getline(self.file, self.line).strip()
+        try:
+            return linecache.getline(self.file, self.line).strip()
+        except (ValueError, OSError):  # py-spy may name a frame's file with garbage
+            return ""
 
     def short(self) -> str:
         tail = "/".join(Path(self.file).parts[-2:])

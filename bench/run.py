@@ -137,7 +137,11 @@ def _main(argv: list[str] | None) -> int:
             log("profiling shardgate with py-spy")
             where = args.profile_dir or Path(tmp, "profile")
             where.mkdir(parents=True, exist_ok=True)
-            results.profile_md = uvloop.run(profile.profile(shardgate, payload, where))
+            try:
+                results.profile_md = uvloop.run(profile.profile(shardgate, payload, where))
+            except Exception as exc:  # the measurements above must still be written
+                log(f"the profile failed: {exc!r}")
+                results.profile_md = f"The profile failed this run: `{exc!r}`."
         log("stopping targets")
     results.finished = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     if args.out is not None:
