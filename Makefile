@@ -28,7 +28,7 @@ test-fast: $(STAMP)
 clean:
 	rm -rf $(VENV) data .mypy_cache .ruff_cache .pytest_cache
 
-# Benchmarks beside SeaweedFS (not part of `make test`): `bench` takes about 15 minutes and
+# Benchmarks beside SeaweedFS (not part of `make test`): `bench` takes about 20 minutes and
 # writes BENCHMARKS.md; `bench-quick` is a one-minute smoke run that prints its report.
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 

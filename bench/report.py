@@ -231,8 +231,9 @@ def _direct_setup(results: BenchResults) -> list[str]:
     return [
         "- **Direct paths** (no gateway or filer carries the bytes), on the same clusters: "
         "a shardgate direct PUT is timed as a client must do it, presign at the gateway + PUT to "
-        "the node it names + commit at the gateway (the node then copies the bytes to the other "
-        "replicas, W=2); a direct GET is presign + GET from the node. A SeaweedFS volume PUT is "
+        "the node it names (which streams the bytes to the other two replicas as they arrive) "
+        "+ commit at the gateway (which publishes them, W=2); a direct GET is presign + GET "
+        "from the node. A SeaweedFS volume PUT is "
         "`/dir/assign` at the master + PUT of the raw body to the volume server it names "
         "(replication 002: that server writes the two other replicas before answering); a GET "
         "goes to the same volume server with the file id the client kept (no lookup). "

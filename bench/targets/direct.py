@@ -1,7 +1,8 @@
 """The direct paths, on the clusters the gateway targets started (no processes of their own):
 
-- shardgate: `POST /v1/presign` (PUT) at the gateway, PUT the body to the node it names, then
-  `POST .../commit` at the gateway (the node copies the bytes to the other replicas, W=2);
+- shardgate: `POST /v1/presign` (PUT) at the gateway, PUT the body to the node it names (which
+  streams it to the other replicas as it arrives), then `POST .../commit` at the gateway (which
+  publishes the copies, W=2);
   a GET is `POST /v1/presign` (GET) and a GET from the node it names.
 - SeaweedFS: `GET /dir/assign` at the master (replication 002, its default), PUT the raw body to
   the volume server it names (which writes it to the two other replicas before answering); a GET
