@@ -32,6 +32,10 @@ from shardgate.signing import sign_request
 from storage_node.blocks import vouch
 from storage_node.records import ObjectMeta, PendingUpload
 
+# An object's transfer may take as long as its size needs (the session's default caps every
+# request at 300 s); a peer that stops answering is cut off after a minute of silence instead.
+TRANSFER_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=60)
+
 
 class PeerClient:
     def __init__(self, session: aiohttp.ClientSession, secret: bytes, chunk_size: int) -> None:
@@ -63,7 +67,10 @@ class PeerClient:
         headers.update(sign_request(self._secret, "PUT", target))
         headers.update(request_id.outgoing_headers())
         async with self._session.put(
-            peer_url + target, data=self._file_chunks(path), headers=headers
+            peer_url + target,
+            data=self._file_chunks(path),
+            headers=headers,
+            timeout=TRANSFER_TIMEOUT,
         ) as resp:
             return resp.status, await resp.json(content_type=None)
 
@@ -83,7 +90,9 @@ class PeerClient:
             **sign_request(self._secret, "PUT", path),
             **request_id.outgoing_headers(),
         }
-        async with self._session.put(peer_url + path, data=chunks, headers=headers) as resp:
+        async with self._session.put(
+            peer_url + path, data=chunks, headers=headers, timeout=TRANSFER_TIMEOUT
+        ) as resp:
             return resp.status, await resp.json(content_type=None)
 
     async def push_tombstone(
