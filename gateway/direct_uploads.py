@@ -1,5 +1,5 @@
-"""Presigned direct uploads and downloads: tokens out; commits that verify on the node,
-replicate node to node under an explicit quorum and then record the object. The gateway
+"""Presigned direct uploads and downloads: tokens out; commits that verify on the node, place
+the upload on its replicas (gateway.pending_placement) and then record the object. The gateway
 carries none of the bytes."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from gateway.catalog import Catalog, ObjectRecord, PartRecord, PendingRecord, Repair, UploadRecord
+from gateway.catalog import Catalog, ObjectRecord, PartRecord, PendingRecord, UploadRecord
 from gateway.content_types import check_head, check_type
 from gateway.errors import (
     BadDigest,
@@ -27,10 +27,10 @@ from gateway.errors import (
     ServiceUnavailable,
     UploadConflict,
 )
-from gateway.fanout import fan_out
 from gateway.node_health import NodeHealth
-from gateway.nodes import NodeClient, NodeError, PutAck
+from gateway.nodes import NodeClient, NodeError
 from gateway.object_service import ObjectService
+from gateway.pending_placement import PendingPlacement
 from gateway.replicated_write import ReplicatedWriter
 from ring import Node
 from shardgate.config import GatewayConfig, signing_kid
@@ -88,7 +88,7 @@ class DirectUploads:
         self._catalog = catalog
         self._client = client
         self._health = health
-        self._writer = writer
+        self._placement = PendingPlacement(config, objects, client, health, writer)
         self._commits: dict[str, asyncio.Lock] = {}
 
     def _lifetime(self, asked: float | None) -> float:
@@ -231,10 +231,10 @@ class DirectUploads:
                 if received is None:
                     continue
                 if received["size"] > max_size:
-                    await self._drop_held(source, pending.upload_id, received)
+                    await self._placement.drop(source, pending.upload_id, received)
                     continue
                 try:
-                    version, held, _ = await self._replicate(pending, source, received)
+                    version, held, _ = await self._placement.place(pending, source, received)
                 except (NodeError, QuorumNotReached) as exc:
                     log.warning("part upload %s not adopted yet: %s", pending.upload_id, exc)
                     continue
@@ -289,14 +289,14 @@ class DirectUploads:
         ring = self._objects.ring
         source = ring.node(pending.node_id)
         if time.time() > pending.expires:
-            await self._drop(source, pending.upload_id)
+            await self._placement.drop_on(source, pending.upload_id)
             raise UploadConflict("the window to commit this upload has passed; upload again")
         received = await self._client.pending(source, pending.upload_id)
         if received is None:
             raise NoSuchUpload("the node holds nothing for this upload; was it uploaded?")
         await self._verify(pending, received, size, md5, sha256, source)
 
-        version, held, repairs = await self._replicate(pending, source, received)
+        version, held, repairs = await self._placement.place(pending, source, received)
         record = ObjectRecord(
             bucket=bucket,
             key=key,
@@ -315,67 +315,6 @@ class DirectUploads:
             await self._objects.retire(previous, record)
         self._objects.count_repairs(repairs)
         return await self._objects.as_published(record)
-
-    async def _replicate(
-        self, pending: PendingRecord, source: Node, received: Mapping[str, Any]
-    ) -> tuple[str, tuple[str, ...], list[Repair]]:
-        """Publish the early copies the receiving node streamed to its peers, have it copy the
-        upload to the other replicas (W in all), then publish it there: the new version, the
-        nodes holding it, and the repairs to record."""
-        ring = self._objects.ring
-        bucket, key = pending.bucket, pending.key
-        addr = self._objects.address(bucket, key)
-        version = self._objects.new_version()
-        spares = [
-            n for n in ring.handoffs(addr.partition) if n != source and self._health.is_up(n.id)
-        ]
-        targets, missed = [], []
-        for primary in ring.primaries(addr.partition):
-            if primary == source:
-                continue
-            if self._health.is_up(primary.id):
-                targets.append((primary, primary))
-            elif spares:
-                targets.append((primary, spares.pop(0)))
-            else:
-                missed.append(primary.id)
-
-        early = set(received.get("copies") or ())
-
-        async def copy(target: tuple[Node, Node]) -> PutAck:
-            node = target[1]
-            if node.id in early:
-                try:
-                    return await self._client.publish_pending(
-                        node, pending.upload_id, version, received
-                    )
-                except NodeError as exc:
-                    log.warning(
-                        "early copy of upload %s on %s not published, copying instead: %s",
-                        pending.upload_id,
-                        node.id,
-                        exc,
-                    )
-            return await self._client.copy_pending(source, pending.upload_id, version, node)
-
-        need = self._config.write_quorum
-        result = await fan_out(targets, copy, need=max(need - 1, 0), timeout=None)
-        if len(result.ok) + 1 < need:
-            copied = [node for (_, node), ack in result.ok if not ack.superseded]
-            await self._writer.withdraw(addr, version, copied)
-            raise QuorumNotReached(
-                f"only {len(result.ok) + 1} replicas took the commit; {need} needed"
-            )
-        await self._client.publish_pending(source, pending.upload_id, version)
-        missed += [primary.id for (primary, _), _ in result.failed]
-        repairs = [Repair(bucket, key, version, node_id, "missed") for node_id in missed]
-        repairs += [
-            Repair(bucket, key, version, primary.id, f"handoff:{node.id}")
-            for (primary, node), _ in result.ok
-            if primary != node
-        ]
-        held = (source.id, *(node.id for (_, node), _ in result.ok))
-        return version, held, repairs
 
     async def _verify(
         self,
@@ -400,22 +339,5 @@ class DirectUploads:
             check_type(received["content_type"], policy.allowed_types)
             check_head(received["content_type"], bytes.fromhex(received["head"]))
         except GatewayError:
-            await self._drop_held(source, pending.upload_id, received)
+            await self._placement.drop(source, pending.upload_id, received)
             raise
-
-    async def _drop_held(self, source: Node, upload_id: str, received: Mapping[str, Any]) -> None:
-        """Drop an upload on the node that received it and on the peers holding early copies."""
-        copies = set(received.get("copies") or ())
-        holders = [source, *(n for n in self._objects.ring.nodes if n.id in copies)]
-        await asyncio.gather(*(self._drop(node, upload_id) for node in holders))
-
-    async def _drop(self, node: Node, upload_id: str) -> None:
-        try:
-            await self._client.drop_pending(node, upload_id)
-        except NodeError as exc:
-            log.warning(
-                "could not drop pending upload %s on %s (the sweeper will): %s",
-                upload_id,
-                node.id,
-                exc,
-            )
