@@ -104,20 +104,38 @@ async def test_an_upload_reaches_every_replica_as_it_arrives_and_commit_moves_no
     assert await api.get_sha256(BUCKET, key) == (200, body.sha256(), body.size)
 
 
-async def test_a_peer_that_lost_its_early_copy_is_copied_to_at_commit(
-    api: Api, shared_cluster: DevCluster
+async def _lose(
+    cluster: DevCluster, session: aiohttp.ClientSession, peer: str, upload_id: str
 ) -> None:
-    key = "arrive/lost.bin"
+    """Drop the peer's early copy, as the sweeper or the gateway would."""
+    path = pending_path(upload_id)
+    headers = sign_request(cluster.cluster_secret.encode(), "DELETE", path)
+    async with session.delete(cluster.nodes[peer].url + path, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+    assert peer not in _pending_copies(cluster, upload_id)
+
+
+def _garble(cluster: DevCluster, peer: str, upload_id: str) -> None:
+    """Make the peer's early copy differ from the source's (as if damaged in transit): its
+    recorded block sums no longer match."""
+    state = cluster.data / peer / "pending" / f"{upload_id}.json"
+    upload = json.loads(state.read_bytes())
+    upload["blocks"][0] ^= 1
+    state.write_text(json.dumps(upload))
+
+
+@pytest.mark.parametrize("fault", ["lost", "differs"])
+async def test_a_peer_whose_early_copy_is_lost_or_differs_is_copied_to_at_commit(
+    api: Api, shared_cluster: DevCluster, fault: str
+) -> None:
+    key = f"arrive/{fault}.bin"
     body = Body(2 * MiB + 5, seed=32)
     upload_id, source = await _upload(api, shared_cluster, key, body)
     peer = sorted(_primaries(shared_cluster, key) - {source})[0]
-    path = pending_path(upload_id)
-    secret = shared_cluster.cluster_secret.encode()
-    async with api.session.delete(
-        shared_cluster.nodes[peer].url + path, headers=sign_request(secret, "DELETE", path)
-    ) as resp:
-        assert resp.status == 200, await resp.text()
-    assert peer not in _pending_copies(shared_cluster, upload_id)
+    if fault == "lost":
+        await _lose(shared_cluster, api.session, peer, upload_id)
+    else:
+        _garble(shared_cluster, peer, upload_id)
 
     before = await _received(api.session, shared_cluster)
     stored = await _commit(api, key, upload_id, body)
