@@ -198,11 +198,15 @@ class NodeClient:
             )
         return bool(payload["discarded"])
 
-    async def pending(self, node: Node, upload_id: str) -> dict[str, Any] | None:
-        """What the node received for a direct upload, or None if it holds nothing for it."""
-        response = await self._request(
-            node, "GET", pending_path(upload_id), {}, timeout=self._short
-        )
+    async def pending(
+        self, node: Node, upload_id: str, *, sha256: bool = False
+    ) -> dict[str, Any] | None:
+        """What the node received for a direct upload, or None if it holds nothing for it;
+        with `sha256`, hashed on the node if the upload's token bound no sha256."""
+        path, timeout = pending_path(upload_id), self._short
+        if sha256:
+            path, timeout = path + "?sha256=1", self._timeout  # the node reads the whole upload
+        response = await self._request(node, "GET", path, {}, timeout=timeout)
         async with response:
             payload = await self._json(node, response)
         if response.status == 404:

@@ -111,7 +111,9 @@ async def _store_pending(
         received=0.0,
         commit_by=claims.commit_by,
     )
-    writer = await store.create_writer(template.partition, template.obj_hash, sha256=True)
+    writer = await store.create_writer(
+        template.partition, template.obj_hash, sha256=claims.sha256 is not None
+    )
     copies = EarlyCopies(
         request.app[PEERS], config.node_id, template, stall=config.copy_stall_timeout
     )

@@ -8,9 +8,10 @@ publishing or dropping, so an upload id can never be used twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +83,22 @@ class DiskPendingUploads:
             return PendingUpload.from_json(raw)
 
         return await asyncio.get_running_loop().run_in_executor(self._store.pool, read)
+
+    async def with_sha256(self, upload: PendingUpload) -> PendingUpload:
+        """The upload with its sha256: hashed from its bytes now, once, if its token bound none
+        (a commit may state one; most state the md5, so uploads do not all pay for it)."""
+        if upload.sha256 is not None or upload.state != "received":
+            return upload
+
+        @storage_errors
+        def hashed() -> PendingUpload:
+            with self.data(upload.upload_id).open("rb") as fh:
+                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            done = replace(upload, sha256=digest)
+            self.write_state(done)
+            return done
+
+        return await asyncio.get_running_loop().run_in_executor(self._store.pool, hashed)
 
     async def publish(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
         """Turn a received upload into version `new.version` of its object (idempotent)."""

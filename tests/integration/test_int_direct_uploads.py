@@ -155,13 +155,18 @@ async def test_browser_form_post_to_the_node(
         assert resp.status == 201, node_answer
     assert node_answer["size"] == len(data)
     assert node_answer["etag"] == hashlib.md5(data).hexdigest()
-    assert node_answer["sha256"] == hashlib.sha256(data).hexdigest()
+    assert node_answer["sha256"] is None  # hashed only where asked: bound, or stated at commit
 
+    sha256 = hashlib.sha256(data).hexdigest()
     status, stored = await commit(
-        api, "direct", key, size=len(data), md5=node_answer["etag"], upload_id=signed.upload_id
+        api, "direct", key, size=len(data), sha256=sha256, upload_id=signed.upload_id
     )
     assert status == 201, stored
-    assert stored["content_type"] == "application/octet-stream"
+    assert (stored["content_type"], stored["etag"], stored["sha256"]) == (
+        "application/octet-stream",
+        node_answer["etag"],
+        sha256,
+    )
     assert await metric(api.session, api.url, RECEIVED) == before
     status, digest, size = await api.get_sha256("direct", key)
     assert (status, digest, size) == (200, hashlib.sha256(data).hexdigest(), len(data))
@@ -417,3 +422,31 @@ async def test_concurrent_commits_publish_one_version(api: Api) -> None:
     )
     assert {status for status, _ in answers} == {201}
     assert len({stored["version"] for _, stored in answers}) == 1
+
+
+async def test_a_sha256_stated_only_at_commit_is_hashed_on_the_node(api: Api) -> None:
+    body = Body(3 * MiB + 1, seed=503)
+    signed = await presign(api, "direct", "digest/at-commit.bin")
+    status, node_answer, _ = await upload(api.session, signed.url, body.bytes())
+    assert status == 201, node_answer
+    assert node_answer["sha256"] is None  # the token bound none: the upload did not hash it
+
+    wrong = hashlib.sha256(b"other").hexdigest()
+    status, refused = await commit(
+        api, "direct", "digest/at-commit.bin", size=body.size, sha256=wrong
+    )
+    assert (status, refused["error"]["code"]) == (400, "BadDigest")
+
+    signed = await presign(api, "direct", "digest/at-commit.bin")
+    status, node_answer, _ = await upload(api.session, signed.url, body.bytes())
+    assert status == 201, node_answer
+    status, stored = await commit(
+        api, "direct", "digest/at-commit.bin", size=body.size, sha256=body.sha256()
+    )
+    assert status == 201, stored
+    assert (stored["sha256"], stored["size"]) == (body.sha256(), body.size)
+    assert await api.get_sha256("direct", "digest/at-commit.bin") == (
+        200,
+        body.sha256(),
+        body.size,
+    )
