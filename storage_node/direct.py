@@ -118,7 +118,9 @@ async def _store_pending(
         request.app[PEERS], config.node_id, template, stall=config.copy_stall_timeout
     )
     try:
-        copies.start(early_copy_targets(request.app.get(RINGS), config.node_id, claims.partition))
+        copies.start(
+            await early_copy_targets(request.app.get(RINGS), config.node_id, claims.partition)
+        )
         async for chunk in body:
             if limit is not None and writer.bytes_written + len(chunk) > limit:
                 raise EntityTooLarge(f"the token allows at most {limit} bytes")

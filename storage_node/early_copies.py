@@ -19,9 +19,13 @@ log = logging.getLogger(__name__)
 QUEUE_CHUNKS = 4  # per peer: what a peer may lag behind this node's own disk
 
 
-def early_copy_targets(rings: RingWatch | None, me: str, partition: int) -> list[Node]:
-    """The partition's primaries other than this node (none on a node without a ring)."""
-    ring = rings.current() if rings is not None else None
+async def early_copy_targets(rings: RingWatch | None, me: str, partition: int) -> list[Node]:
+    """The partition's primaries other than this node (none on a node without a ring). The
+    ring file is checked, and reloaded when it changed, on a worker thread, as the replicator
+    does: a new ring is parsed and placed whole."""
+    if rings is None:
+        return []
+    ring = await asyncio.get_running_loop().run_in_executor(None, rings.current)
     if ring is None:
         return []
     return [node for node in ring.primaries(partition) if node.id != me]

@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ring import Node, RingSpec, RingWatch, save_ring_file
 from storage_node.early_copies import EarlyCopies, early_copy_targets
 from storage_node.peers import PeerClient
@@ -118,13 +116,14 @@ async def test_close_before_finish_aborts_every_copy() -> None:
     assert peers.aborted == {"http://n2", "http://n3"}
 
 
-@pytest.mark.parametrize("with_ring", [True, False])
-def test_targets_are_the_other_primaries(tmp_path: Path, with_ring: bool) -> None:
-    if not with_ring:
-        assert early_copy_targets(None, "n1", 0) == []
-        return
+async def test_targets_are_the_other_primaries(tmp_path: Path) -> None:
     path = tmp_path / "ring.json"
     save_ring_file(path, RingSpec(epoch=1, partition_power=4, replicas=3, nodes=tuple(NODES)))
+    rings = RingWatch(path)
     for partition in range(16):
-        targets = early_copy_targets(RingWatch(path), "n2", partition)
+        targets = await early_copy_targets(rings, "n2", partition)
         assert sorted(node.id for node in targets) == ["n1", "n3"]
+
+
+async def test_a_node_without_a_ring_makes_no_early_copies() -> None:
+    assert await early_copy_targets(None, "n1", 0) == []
