@@ -9,7 +9,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -102,7 +102,7 @@ class DirectUploads:
     def _sign(self, claims: Claims) -> str:
         return issue(claims, self._config.token_keys[claims.kid])
 
-    def _first_up(self, nodes: list[Node]) -> Node:
+    def _first_up(self, nodes: Iterable[Node]) -> Node:
         for node in nodes:
             if self._health.is_up(node.id):
                 return node
@@ -128,10 +128,7 @@ class DirectUploads:
         path = f"/direct/v1/{req.bucket}/{quote(req.key, safe='/')}"
         if req.method == "GET":
             record = await self._objects.head(req.bucket, req.key)
-            node = self._first_up(
-                [n for n in ring.nodes if n.id in record.replicas]
-                + list(ring.preference(addr.partition))
-            )
+            node = self._first_up(self._objects.readers(addr, record))
             claims = dataclasses.replace(base, node=node.id, min_version=record.version)
             return Presigned(f"{node.url}{path}?token={self._sign(claims)}", "GET", expires, None)
         policy = await self._objects.bucket(req.bucket)
@@ -140,7 +137,7 @@ class DirectUploads:
             raise EntityTooLarge(f"objects in this bucket may be at most {limit} bytes")
         if req.content_type is not None:
             check_type(req.content_type, policy.allowed_types)
-        node = self._first_up(list(ring.preference(addr.partition)))
+        node = self._first_up(ring.preference(addr.partition))
         claims = dataclasses.replace(
             base,
             node=node.id,
@@ -185,7 +182,7 @@ class DirectUploads:
         expires = time.time() + self._lifetime(expires_in)
         key = part_key(upload.upload_id, number)
         addr = self._objects.address(PARTS_BUCKET, key)
-        node = self._first_up(list(self._objects.ring.preference(addr.partition)))
+        node = self._first_up(self._objects.ring.preference(addr.partition))
         claims = Claims(
             kid=signing_kid(self._config),
             node=node.id,

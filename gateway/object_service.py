@@ -337,12 +337,18 @@ class ObjectService:
                 addr, part.version, [known[n] for n in part.replicas if n in known]
             )
 
+    def readers(self, addr: ObjectAddress, record: ObjectRecord) -> Sequence[Node]:
+        """The nodes to read `record` from, best first: its replicas in the order the write
+        recorded them (the partition's own order, so reads spread over the nodes), then the
+        partition's other primaries; nodes believed up first."""
+        return self._reader.candidates(self.ring, addr.partition, record)
+
     async def delete(self, bucket: str, key: str) -> None:
         """Tombstone every replica (W must take it), then hide the object in the catalog."""
         record = await self.head(bucket, key)
         addr = self.address(bucket, key)
         version = self._clock.next()
-        targets = self._reader.candidates(self.ring, addr.partition, record)
+        targets = self.readers(addr, record)
 
         async def tombstone(node: Node) -> bool:
             return await self._client.delete(node, addr, version)

@@ -31,6 +31,7 @@ from clusterkit import (
 )
 from multidict import CIMultiDictProxy
 
+from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
 
 KiB = 1024
@@ -450,3 +451,24 @@ async def test_a_sha256_stated_only_at_commit_is_hashed_on_the_node(api: Api) ->
         body.sha256(),
         body.size,
     )
+
+
+async def test_presigned_gets_go_to_each_partitions_first_replica(
+    api: Api, shared_cluster: DevCluster
+) -> None:
+    """Reads spread over the nodes as the ring spreads partitions: each URL names the first
+    replica the write recorded, which is its partition's most preferred node, not always n1."""
+    ring = cluster_ring(shared_cluster)
+    chosen: dict[str, str] = {}
+    for index in range(12):
+        key = f"spread/{index}"
+        data = f"object {index}".encode()
+        status, stored = await api.put("direct", key, data)
+        assert status == 201, stored
+        reader = await presign(api, "direct", key, method="GET")
+        async with api.session.get(reader.url) as resp:
+            assert resp.status == 200 and await resp.read() == data
+        first = ring.primaries(partition_of(object_hash("direct", key), ring.partition_power))[0]
+        chosen[key] = node_dir(shared_cluster, reader.url).name
+        assert chosen[key] == first.id, (key, chosen[key], first.id)
+    assert len(set(chosen.values())) > 1, chosen
