@@ -19,6 +19,7 @@ from shardgate.internal_api import (
     BUCKET_HEADER,
     KEY_HEADER,
     MIN_VERSION_HEADER,
+    TRAILER_HEADER,
     VERSION_HEADER,
     encode_key,
     object_path,
@@ -27,6 +28,7 @@ from shardgate.internal_api import (
     version_path,
 )
 from shardgate.signing import sign_request
+from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE
 
 
 class NodeError(Exception):
@@ -153,7 +155,10 @@ class NodeClient:
         user_meta: Mapping[str, str],
         create_only: bool = False,
     ) -> PutAck:
-        headers = put_headers(addr.bucket, addr.key, version, content_type, user_meta, size)
+        # The body ends with the gateway's vouch for its md5 (shardgate.vouch_trailer).
+        length = None if size is None else size + TRAILER_SIZE
+        headers = put_headers(addr.bucket, addr.key, version, content_type, user_meta, length)
+        headers[TRAILER_HEADER] = TRAILER_KIND
         if create_only:
             headers["If-None-Match"] = "*"
         path = object_path(addr.partition, addr.obj_hash)

@@ -27,6 +27,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
 from ring import Node, Ring
+from shardgate.block_sums import BlockSums, blocks_digest
+from shardgate.vouch_trailer import encode_trailer
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +246,7 @@ class ReplicatedWriter:
         loop = asyncio.get_running_loop()
         md5 = hashlib.md5(usedforsecurity=False)
         sha = hashlib.sha256() if req.sha256 else None
+        sums = BlockSums()
         total = 0
         held: bytes | None = None
         async for chunk in body:
@@ -253,7 +256,7 @@ class ReplicatedWriter:
             if total > req.max_size:
                 raise EntityTooLarge(f"object exceeds the {req.max_size}-byte limit")
             # hashlib releases the GIL: the digests run on another core while replicas take a chunk.
-            hashing = loop.run_in_executor(None, _update, md5, sha, chunk)
+            hashing = loop.run_in_executor(None, _update, md5, sha, sums, chunk)
             if held is not None:
                 await self._offer(held, slots, need)
             await hashing
@@ -268,6 +271,8 @@ class ReplicatedWriter:
             raise BadDigest("the body's sha256 does not match X-Checksum-SHA256")
         if held is not None:
             await self._offer(held, slots, need)
+        # The replicas hash no md5: each checks its block sums against these and keeps the md5.
+        await self._offer(encode_trailer(etag, blocks_digest(sums.finish())), slots, need)
         for slot in slots:
             await slot.offer(None, self._stall)
         return etag, sha256, total
@@ -290,7 +295,8 @@ class ReplicatedWriter:
             log.warning("could not withdraw %s from %s: %s", version, node.id, exc)
 
 
-def _update(md5: hashlib._Hash, sha: hashlib._Hash | None, chunk: bytes) -> None:
+def _update(md5: hashlib._Hash, sha: hashlib._Hash | None, sums: BlockSums, chunk: bytes) -> None:
     md5.update(chunk)
+    sums.update(chunk)
     if sha is not None:
         sha.update(chunk)

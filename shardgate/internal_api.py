@@ -14,6 +14,8 @@ TOMBSTONE_HEADER = "X-Shardgate-Tombstone"
 # A peer copying a version it holds vouches for its md5 and block checksums (storage_node.blocks)
 VOUCHED_ETAG_HEADER = "X-Shardgate-Vouched-Etag"
 VOUCHED_BLOCKS_HEADER = "X-Shardgate-Vouched-Blocks"
+# A gateway write vouches the same way in the body's last bytes (shardgate.vouch_trailer)
+TRAILER_HEADER = "X-Shardgate-Trailer"
 # An early copy of a direct upload, streamed to a peer while the client sends it
 PARTITION_HEADER = "X-Shardgate-Partition"
 COMMIT_BY_HEADER = "X-Shardgate-Commit-By"

@@ -6,46 +6,19 @@ versions written before carry zlib CRC-32s and are checked with those."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zlib
 from collections.abc import Callable, Sequence
 
 import google_crc32c
 
+from shardgate.block_sums import BLOCK_SIZE, CRC32C, blocks_digest
 from storage_node.errors import ReplicaCorrupt
 from storage_node.records import ObjectMeta, Vouched
 
-BLOCK_SIZE = 1024 * 1024
-CRC32C = "crc32c"
 CRC32 = "crc32"  # the first format
 
 _SUM_OF: dict[str, Callable[[bytes], int]] = {CRC32C: google_crc32c.value, CRC32: zlib.crc32}
-
-
-class BlockSums:
-    """CRC-32Cs of consecutive BLOCK_SIZE blocks of a stream, fed in chunks of any size."""
-
-    def __init__(self) -> None:
-        self._sums: list[int] = []
-        self._crc = 0
-        self._fill = 0
-
-    def update(self, chunk: bytes) -> None:
-        chunk = bytes(chunk)  # google-crc32c takes bytes only; a no-op for bytes
-        offset = 0
-        while offset < len(chunk):
-            take = min(BLOCK_SIZE - self._fill, len(chunk) - offset)
-            piece = chunk if take == len(chunk) else chunk[offset : offset + take]
-            self._crc = google_crc32c.extend(self._crc, piece)
-            self._fill += take
-            offset += take
-            if self._fill == BLOCK_SIZE:
-                self._sums.append(self._crc)
-                self._crc, self._fill = 0, 0
-
-    def finish(self) -> tuple[int, ...]:
-        return (*self._sums, self._crc) if self._fill else tuple(self._sums)
 
 
 def checked_block(fd: int, index: int, size: int, sums: Sequence[int], kind: str) -> bytes:
@@ -56,11 +29,6 @@ def checked_block(fd: int, index: int, size: int, sums: Sequence[int], kind: str
     if block_sum(block, kind) != sums[index]:
         raise ReplicaCorrupt(f"block {index} fails its checksum; the copy is quarantined")
     return block
-
-
-def blocks_digest(sums: Sequence[int]) -> str:
-    """One short digest of a version's block sums, to compare them across nodes in a header."""
-    return hashlib.sha256(b"".join(crc.to_bytes(4, "big") for crc in sums)).hexdigest()
 
 
 def has_checksums(meta: ObjectMeta) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from storage_node.blocks import CRC32C, BlockSums, blocks_digest
+from shardgate.block_sums import CRC32C, BlockSums, blocks_digest
 from storage_node.disk_io import storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
@@ -50,6 +50,11 @@ class DiskWriter:
         self.head = b""
         self._size = 0
         self._done = False
+
+    def vouch(self, vouched: Vouched) -> None:
+        """What the sender vouches for, known only once the body has ended (a trailer); the
+        commit checks the block sums against it."""
+        self._vouched = vouched
 
     @property
     def bytes_written(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
-from storage_node.errors import IncompleteBody, PreconditionFailed, Superseded
+from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import Usage
 
@@ -15,6 +15,10 @@ class MemoryWriter:
         self._store = store
         self._key = (partition, obj_hash)
         self._buffer = bytearray()
+        self._vouched: Vouched | None = None
+
+    def vouch(self, vouched: Vouched) -> None:
+        self._vouched = vouched
 
     @property
     def bytes_written(self) -> int:
@@ -26,12 +30,15 @@ class MemoryWriter:
     async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
         if expected_size is not None and expected_size != len(self._buffer):
             raise IncompleteBody(f"received {len(self._buffer)} bytes of {expected_size}")
+        etag = hashlib.md5(self._buffer, usedforsecurity=False).hexdigest()
+        if self._vouched is not None and self._vouched.etag != etag:
+            raise BadDigest("the body does not match the md5 its sender vouched for")
         meta = ObjectMeta(
             bucket=new.bucket,
             key=new.key,
             version=new.version,
             size=len(self._buffer),
-            etag=hashlib.md5(self._buffer, usedforsecurity=False).hexdigest(),
+            etag=etag,
             content_type=new.content_type,
             user_meta=dict(new.user_meta),
         )
@@ -59,9 +66,14 @@ class MemoryStore:
         self._capacity = capacity
 
     async def create_writer(
-        self, partition: int, obj_hash: str, *, vouched: Vouched | None = None
+        self,
+        partition: int,
+        obj_hash: str,
+        *,
+        vouched: Vouched | None = None,
+        md5: bool = True,
     ) -> MemoryWriter:
-        # Keeps no block sums, so it hashes every body, vouched for or not.
+        # Keeps no block sums, so it hashes every body, vouched for or not, and checks the md5.
         return MemoryWriter(self, partition, obj_hash)
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:

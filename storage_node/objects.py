@@ -18,6 +18,7 @@ from shardgate.internal_api import (
     META_PREFIX,
     MIN_VERSION_HEADER,
     TOMBSTONE_HEADER,
+    TRAILER_HEADER,
     VERSION_HEADER,
     VOUCHED_BLOCKS_HEADER,
     VOUCHED_ETAG_HEADER,
@@ -27,10 +28,12 @@ from shardgate.internal_api import (
 )
 from shardgate.streams import sized_chunks
 from shardgate.versions import is_version, version_to_timestamp
+from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE, TrailerSplit
 from storage_node.blocks import has_checksums
 from storage_node.disk import DiskStore
 from storage_node.errors import (
     BadRequest,
+    IncompleteBody,
     NotFound,
     PreconditionFailed,
     RangeNotSatisfiable,
@@ -110,16 +113,31 @@ async def put_object(request: web.Request) -> web.Response:
         create_only=request.headers.get(hdrs.IF_NONE_MATCH) == "*",
     )
     store, metrics = request.app[STORE], request.app[METRICS]
-    writer = await store.create_writer(partition, obj_hash, vouched=_vouched(request))
+    split = _trailer_split(request)
+    writer = await store.create_writer(
+        partition, obj_hash, vouched=_vouched(request), md5=split is None
+    )
     metrics.writes_in_progress.inc()
     try:
         config = request.app[CONFIG]
         async for chunk in sized_chunks(
             request.content, config.chunk_size, config.body_idle_timeout
         ):
-            await writer.write(chunk)
-            metrics.bytes_received.inc(len(chunk))
-        meta = await writer.commit(new, request.content_length)
+            data = chunk if split is None else split.feed(chunk)
+            if data:
+                await writer.write(data)
+                metrics.bytes_received.inc(len(data))
+        expected = request.content_length
+        if split is not None:
+            rest, trailer = split.finish()
+            if trailer is None:
+                raise IncompleteBody("the body ended before its trailer")
+            if rest:
+                await writer.write(rest)
+                metrics.bytes_received.inc(len(rest))
+            writer.vouch(Vouched(*trailer))
+            expected = None if expected is None else expected - TRAILER_SIZE
+        meta = await writer.commit(new, expected)
     except Superseded:
         metrics.commits.labels("version", "superseded").inc()
         raise
@@ -128,6 +146,16 @@ async def put_object(request: web.Request) -> web.Response:
         metrics.writes_in_progress.dec()
     metrics.commits.labels("version", "committed").inc()
     return web.json_response(meta.listing_entry(), status=201)
+
+
+def _trailer_split(request: web.Request) -> TrailerSplit | None:
+    """A gateway write vouches for its md5 in the body's last bytes: no md5 pass here then."""
+    kind = request.headers.get(TRAILER_HEADER)
+    if kind is None:
+        return None
+    if kind != TRAILER_KIND:
+        raise BadRequest(f"unknown {TRAILER_HEADER} {kind!r}; this node knows {TRAILER_KIND!r}")
+    return TrailerSplit()
 
 
 def _vouched(request: web.Request) -> Vouched | None:

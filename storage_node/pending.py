@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from ring import object_hash
+from shardgate.block_sums import blocks_digest
 from shardgate.internal_api import (
     BUCKET_HEADER,
     COMMIT_BY_HEADER,
@@ -20,7 +21,6 @@ from shardgate.internal_api import (
 )
 from shardgate.streams import sized_chunks
 from shardgate.versions import is_version
-from storage_node.blocks import blocks_digest
 from storage_node.direct import disk_store
 from storage_node.errors import BadDigest, BadRequest, NoSuchUpload
 from storage_node.keys import CONFIG, METRICS, PEERS

@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from storage_node.blocks import BLOCK_SIZE, block_sum, has_checksums
+from shardgate.block_sums import BLOCK_SIZE
+from storage_node.blocks import block_sum, has_checksums
 from storage_node.disk import DiskStore
 from storage_node.records import ObjectMeta
 from storage_node.replicator import Replicator

@@ -28,6 +28,9 @@ class ObjectWriter(Protocol):
 
     async def write(self, chunk: bytes) -> None: ...
 
+    def vouch(self, vouched: Vouched) -> None:
+        """What the sender vouches for, learnt only at the body's end; checked at commit."""
+
     async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
         """Publish the version; IncompleteBody if fewer bytes than expected arrived."""
 
@@ -37,9 +40,15 @@ class ObjectWriter(Protocol):
 
 class Store(Protocol):
     async def create_writer(
-        self, partition: int, obj_hash: str, *, vouched: Vouched | None = None
+        self,
+        partition: int,
+        obj_hash: str,
+        *,
+        vouched: Vouched | None = None,
+        md5: bool = True,
     ) -> ObjectWriter:
-        """A writer for a new version; `vouched` when a peer copies a version it holds."""
+        """A writer for a new version; `vouched` when a peer copies a version it holds, md5=False
+        when the sender will vouch at the body's end instead."""
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
         """The newest committed version or tombstone, or None."""

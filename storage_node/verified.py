@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
-from storage_node.blocks import BLOCK_SIZE, checked_block
+from shardgate.block_sums import BLOCK_SIZE
+from storage_node.blocks import checked_block
 from storage_node.disk import DiskStore
 from storage_node.disk_io import fsync_dir
 from storage_node.records import ObjectMeta

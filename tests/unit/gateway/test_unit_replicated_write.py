@@ -17,7 +17,9 @@ from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress, PutAck
 from gateway.replicated_write import ReplicatedWriter, WriteOutcome, WriteRequest
 from ring import Node, Ring, RingSpec
+from shardgate.block_sums import BlockSums, blocks_digest
 from shardgate.versions import format_version
+from shardgate.vouch_trailer import TRAILER_SIZE, TrailerSplit
 
 KiB, MiB = 1024, 1024 * 1024
 PART = 0
@@ -67,36 +69,46 @@ class FakeClient:
             # A real node commits once it has Content-Length bytes, even if the gateway has gone.
             consuming = asyncio.ensure_future(self._consume_until(node, body, size))
             return await asyncio.shield(consuming)
-        md5, total, kept, chunks = hashlib.md5(usedforsecurity=False), 0, bytearray(), 0
+        split, sums, total, kept, chunks = TrailerSplit(), BlockSums(), 0, bytearray(), 0
         async for chunk in body:
             chunks += 1
             if mode == "fail_mid" and chunks == 2:
                 raise NodeFailed(node, "connection reset mid-body")
-            md5.update(chunk)
-            total += len(chunk)
+            data = split.feed(chunk)
+            if mode == "flip" and data and not total:
+                data = bytes([data[0] ^ 1]) + data[1:]  # damaged on the way in
+            sums.update(data)
+            total += len(data)
             if self.keep:
-                kept += chunk
+                kept += data
         if mode == "fail_end":
             raise NodeFailed(node, "answered 500 at commit")
+        rest, trailer = split.finish()
+        sums.update(rest)
+        total += len(rest)
+        if self.keep:
+            kept += rest
+        if trailer is None or trailer[1] != blocks_digest(sums.finish()):
+            raise NodeFailed(node, "BadDigest: the block sums differ from the vouched ones", 400)
         self.received[node.id] = bytes(kept)
         self.committed.append(node.id)
-        etag = "0" * 32 if mode == "bad_etag" else md5.hexdigest()
+        etag = "0" * 32 if mode == "bad_etag" else trailer[0]
         return PutAck(node.id, etag=etag, size=total)
 
     async def _consume_until(
         self, node: Node, body: AsyncIterable[bytes], size: int | None
     ) -> PutAck:
-        got = bytearray()
+        got, split = 0, TrailerSplit()
         async for chunk in body:
-            got += chunk
-            if size is not None and len(got) >= size:
+            got += len(chunk)
+            split.feed(chunk)
+            if size is not None and got >= size + TRAILER_SIZE:
                 break
-        if size is not None and len(got) < size:
+        _, trailer = split.finish()
+        if (size is not None and got < size + TRAILER_SIZE) or trailer is None:
             raise NodeFailed(node, "incomplete body", 400)
         self.committed.append(node.id)
-        return PutAck(
-            node.id, etag=hashlib.md5(got, usedforsecurity=False).hexdigest(), size=size or 0
-        )
+        return PutAck(node.id, etag=trailer[0], size=size or 0)
 
     async def discard(self, node: Node, addr: ObjectAddress, version: str) -> bool:
         self.discarded.append(node.id)
@@ -225,7 +237,7 @@ async def test_two_failures_mid_body_leave_nothing_visible() -> None:
     assert client.visible() == set()
 
 
-async def test_a_replica_holding_the_whole_body_is_withdrawn_when_quorum_fails_at_the_end() -> None:
+async def test_whole_body_without_its_trailer_commits_nothing_when_quorum_fails() -> None:
     data = body_of(12 * KiB)
 
     async def then_pause() -> AsyncIterator[bytes]:
@@ -240,8 +252,10 @@ async def test_a_replica_holding_the_whole_body_is_withdrawn_when_quorum_fails_a
     with pytest.raises(QuorumNotReached):
         await writer.write(RING, request(size=len(data)), then_pause(), 2)
     await asyncio.sleep(0.05)
-    assert client.committed == [PRIMARIES[2]]  # it had every byte, so it committed
-    assert client.visible() == set()  # and the write took it back
+    # It had every byte of the object, but the trailer with the md5 comes only once the quorum
+    # is known to hold, so it could not commit: there is nothing to take back.
+    assert client.committed == []
+    assert client.visible() == set()
 
 
 async def test_too_few_live_nodes_fails_before_streaming() -> None:
@@ -274,6 +288,25 @@ async def test_replica_with_wrong_etag_is_discarded_and_not_a_holder() -> None:
     assert sorted(outcome.holders) == sorted([PRIMARIES[0], PRIMARIES[2]])
     assert client.discarded == [PRIMARIES[1]]
     assert outcome.missed == (PRIMARIES[1],)
+    assert outcome.etag == md5(data)
+
+
+async def test_every_replica_gets_the_md5_and_block_sums_after_the_body() -> None:
+    client = FakeClient()
+    data = body_of(3 * MiB + 5)
+    outcome = await write(make_writer(client)[0], data)
+    assert outcome.etag == md5(data)
+    assert sorted(outcome.holders) == sorted(PRIMARIES)
+    assert all(client.received[n] == data for n in PRIMARIES)
+
+
+async def test_replica_whose_bytes_differ_from_the_vouched_sums_is_not_a_holder() -> None:
+    client = FakeClient({PRIMARIES[2]: "flip"})
+    data = body_of(10 * KiB)
+    outcome = await write(make_writer(client)[0], data)
+    assert sorted(outcome.holders) == sorted(PRIMARIES[:2])
+    assert outcome.missed == (PRIMARIES[2],)
+    assert PRIMARIES[2] not in client.committed
     assert outcome.etag == md5(data)
 
 

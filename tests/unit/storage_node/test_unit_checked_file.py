@@ -13,8 +13,9 @@ from pathlib import Path
 import google_crc32c
 import pytest
 
+from shardgate.block_sums import BLOCK_SIZE, CRC32C, BlockSums
 from shardgate.versions import format_version
-from storage_node.blocks import BLOCK_SIZE, CRC32, CRC32C, BlockSums
+from storage_node.blocks import CRC32
 from storage_node.disk import DiskStore
 from storage_node.errors import ReplicaCorrupt
 from storage_node.records import NewVersion, ObjectMeta

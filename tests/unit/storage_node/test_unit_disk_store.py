@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from shardgate.block_sums import BLOCK_SIZE, CRC32C
 from shardgate.versions import format_version
-from storage_node.blocks import BLOCK_SIZE, CRC32C, vouch
+from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
 from storage_node.errors import BadDigest, IncompleteBody, Superseded
 from storage_node.records import NewVersion, ObjectMeta, Vouched
