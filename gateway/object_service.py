@@ -338,9 +338,7 @@ class ObjectService:
             )
 
     def readers(self, addr: ObjectAddress, record: ObjectRecord) -> Sequence[Node]:
-        """The nodes to read `record` from, best first: its replicas in the order the write
-        recorded them (the partition's own order, so reads spread over the nodes), then the
-        partition's other primaries; nodes believed up first."""
+        """The nodes to read `record` from, best first (ReplicatedReader.candidates)."""
         return self._reader.candidates(self.ring, addr.partition, record)
 
     async def delete(self, bucket: str, key: str) -> None:

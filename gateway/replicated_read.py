@@ -96,10 +96,20 @@ class ReplicatedReader:
         self._metrics = metrics
 
     def candidates(self, ring: Ring, partition: int, record: ObjectRecord) -> list[Node]:
-        """The catalog's replicas, then the partition's primaries; nodes believed up first."""
+        """The nodes to read `record` from, best first: the primaries the write recorded (in
+        the partition's order, so reads spread over the nodes), then its other replicas (a
+        handoff may have handed its copy back since), then the other primaries; nodes
+        believed up before nodes believed down."""
         known = {node.id: node for node in ring.nodes}
+        primaries = [node.id for node in ring.primaries(partition)]
+        recorded = set(record.replicas)
+        order = (
+            *(n for n in primaries if n in recorded),
+            *(n for n in record.replicas if n not in primaries),
+            *primaries,
+        )
         ordered: list[Node] = []
-        for node_id in (*record.replicas, *(n.id for n in ring.primaries(partition))):
+        for node_id in order:
             node = known.get(node_id)
             if node is not None and node not in ordered:
                 ordered.append(node)

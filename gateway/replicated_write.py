@@ -27,7 +27,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
 from ring import Node, Ring
-from shardgate.block_sums import BlockSums, blocks_digest
+from shardgate.block_sums import BlockSums
 from shardgate.vouch_trailer import encode_trailer
 
 log = logging.getLogger(__name__)
@@ -148,12 +148,22 @@ class ReplicatedWriter:
 
         fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None))
         try:
-            etag, sha256, total = await self._broadcast(body, slots, need, req)
+            etag, sha256, total, trailer = await self._broadcast(body, slots, need, req)
+        except BaseException:
+            # No replica has the trailer, so none can commit: cut every stream rather than end
+            # it, or a body sent chunked could end on bytes that pass for a trailer.
+            fan.cancel()
+            await asyncio.gather(fan, return_exceptions=True)
+            raise
+        try:
+            await self._offer(trailer, slots, need)
+            for slot in slots:
+                await slot.offer(None, self._stall)
             result = await fan
         except QuorumNotReached:
-            # Replicas already holding the whole body commit whatever happens here, so cancelling
-            # them would leave a version nobody withdraws: end every stream, then take back
-            # whatever committed.
+            # Replicas already holding the whole body and its trailer commit whatever happens
+            # here, so cancelling them would leave a version nobody withdraws: end every stream,
+            # then take back whatever committed.
             for slot in slots:
                 await slot.offer(None, self._stall)
             ended = await fan
@@ -237,8 +247,9 @@ class ReplicatedWriter:
 
     async def _broadcast(
         self, body: AsyncIterable[bytes], slots: list[_Slot], need: int, req: WriteRequest
-    ) -> tuple[str, str | None, int]:
-        """Hand every chunk to every live replica; returns the md5, sha256 and size sent.
+    ) -> tuple[str, str | None, int, bytes]:
+        """Hand every chunk to every live replica; returns the md5, sha256 and size sent, and
+        the trailer that vouches for them (which the replicas need before they can commit).
 
         The last chunk is held back until the digests are checked: replicas cannot finish, and
         so cannot commit, a body whose digest turns out wrong.
@@ -246,7 +257,7 @@ class ReplicatedWriter:
         loop = asyncio.get_running_loop()
         md5 = hashlib.md5(usedforsecurity=False)
         sha = hashlib.sha256() if req.sha256 else None
-        sums = BlockSums()
+        sums = BlockSums(keep=False)  # memory must not grow with the object
         total = 0
         held: bytes | None = None
         async for chunk in body:
@@ -272,10 +283,7 @@ class ReplicatedWriter:
         if held is not None:
             await self._offer(held, slots, need)
         # The replicas hash no md5: each checks its block sums against these and keeps the md5.
-        await self._offer(encode_trailer(etag, blocks_digest(sums.finish())), slots, need)
-        for slot in slots:
-            await slot.offer(None, self._stall)
-        return etag, sha256, total
+        return etag, sha256, total, encode_trailer(etag, sums.digest())
 
     async def _offer(self, chunk: bytes, slots: list[_Slot], need: int) -> None:
         for slot in slots:

@@ -14,10 +14,12 @@ CRC32C = "crc32c"
 
 
 class BlockSums:
-    """CRC-32Cs of consecutive BLOCK_SIZE blocks of a stream, fed in chunks of any size."""
+    """CRC-32Cs of consecutive BLOCK_SIZE blocks of a stream, fed in chunks of any size, and
+    their digest kept up as they come (a sender that keeps no sums holds nothing per block)."""
 
-    def __init__(self) -> None:
-        self._sums: list[int] = []
+    def __init__(self, *, keep: bool = True) -> None:
+        self._sums: list[int] | None = [] if keep else None
+        self._digest = hashlib.sha256()
         self._crc = 0
         self._fill = 0
 
@@ -31,11 +33,22 @@ class BlockSums:
             self._fill += take
             offset += take
             if self._fill == BLOCK_SIZE:
-                self._sums.append(self._crc)
+                self._digest.update(self._crc.to_bytes(4, "big"))
+                if self._sums is not None:
+                    self._sums.append(self._crc)
                 self._crc, self._fill = 0, 0
 
     def finish(self) -> tuple[int, ...]:
+        if self._sums is None:
+            raise ValueError("these block sums were not kept, only their digest")
         return (*self._sums, self._crc) if self._fill else tuple(self._sums)
+
+    def digest(self) -> str:
+        """blocks_digest of the sums so far, without going over them again."""
+        digest = self._digest.copy()
+        if self._fill:
+            digest.update(self._crc.to_bytes(4, "big"))
+        return digest.hexdigest()
 
 
 def blocks_digest(sums: Sequence[int]) -> str:

@@ -27,8 +27,9 @@ class TrailerSplit:
         if len(chunk) >= TRAILER_SIZE:
             out, self._held = self._held, chunk
             return out
-        self._held += chunk
-        return b""
+        held = self._held + chunk  # a short piece: keep only the last TRAILER_SIZE bytes
+        self._held = held[-TRAILER_SIZE:]
+        return held[:-TRAILER_SIZE]
 
     def finish(self) -> tuple[bytes, tuple[str, str] | None]:
         """The object's last bytes and the trailer's (md5, block-sums digest), once the body has

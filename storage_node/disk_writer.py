@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from shardgate.block_sums import CRC32C, BlockSums, blocks_digest
+from shardgate.block_sums import CRC32C, BlockSums
 from storage_node.disk_io import storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
@@ -124,7 +124,7 @@ class DiskWriter:
         if expected_size is not None and expected_size != self._size:
             raise IncompleteBody(f"received {self._size} bytes of {expected_size}")
         blocks = self._blocks.finish()
-        if self._vouched is not None and blocks_digest(blocks) != self._vouched.blocks_digest:
+        if self._vouched is not None and self._blocks.digest() != self._vouched.blocks_digest:
             raise BadDigest("the body does not match the block checksums its sender vouched for")
         meta = ObjectMeta(
             bucket=new.bucket,

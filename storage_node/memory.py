@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
+from shardgate.block_sums import BlockSums
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import Usage
 
 
 class MemoryWriter:
-    def __init__(self, store: MemoryStore, partition: int, obj_hash: str) -> None:
+    def __init__(
+        self, store: MemoryStore, partition: int, obj_hash: str, vouched: Vouched | None
+    ) -> None:
         self._store = store
         self._key = (partition, obj_hash)
         self._buffer = bytearray()
-        self._vouched: Vouched | None = None
+        self._vouched = vouched
 
     def vouch(self, vouched: Vouched) -> None:
         self._vouched = vouched
@@ -31,8 +34,8 @@ class MemoryWriter:
         if expected_size is not None and expected_size != len(self._buffer):
             raise IncompleteBody(f"received {len(self._buffer)} bytes of {expected_size}")
         etag = hashlib.md5(self._buffer, usedforsecurity=False).hexdigest()
-        if self._vouched is not None and self._vouched.etag != etag:
-            raise BadDigest("the body does not match the md5 its sender vouched for")
+        if self._vouched is not None and self._vouched != Vouched(etag, _digest(self._buffer)):
+            raise BadDigest("the body does not match the md5 or block sums vouched for")
         meta = ObjectMeta(
             bucket=new.bucket,
             key=new.key,
@@ -58,6 +61,12 @@ class MemoryWriter:
         self._buffer.clear()
 
 
+def _digest(data: bytes | bytearray) -> str:
+    sums = BlockSums(keep=False)
+    sums.update(bytes(data))
+    return sums.digest()
+
+
 class MemoryStore:
     """Holds only the newest version of each object, as the disk store does after a commit."""
 
@@ -73,8 +82,8 @@ class MemoryStore:
         vouched: Vouched | None = None,
         md5: bool = True,
     ) -> MemoryWriter:
-        # Keeps no block sums, so it hashes every body, vouched for or not, and checks the md5.
-        return MemoryWriter(self, partition, obj_hash)
+        # Keeps no block sums, so it hashes every body and checks what was vouched for.
+        return MemoryWriter(self, partition, obj_hash, vouched)
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
         entry = self.objects.get((partition, obj_hash))

@@ -76,6 +76,18 @@ async def test_body_differing_from_its_trailer_is_refused_and_nothing_kept(
     assert leftovers(tmp_path) == []
 
 
+async def test_right_md5_with_wrong_block_sums_is_refused(
+    node_client: Client, clock: VersionClock, tmp_path: Path
+) -> None:
+    body = os.urandom(3000)
+    trailer = encode_trailer(hashlib.md5(body).hexdigest(), sums_of(body[::-1]))
+    resp = await put(node_client, body + trailer, clock.next(), **TRAILED)
+    assert resp.status == 400
+    assert (await resp.json())["error"]["code"] == "BadDigest"
+    assert (await get(node_client)).status == 404
+    assert leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "code"),
     [

@@ -19,7 +19,7 @@ from gateway.replicated_write import ReplicatedWriter, WriteOutcome, WriteReques
 from ring import Node, Ring, RingSpec
 from shardgate.block_sums import BlockSums, blocks_digest
 from shardgate.versions import format_version
-from shardgate.vouch_trailer import TRAILER_SIZE, TrailerSplit
+from shardgate.vouch_trailer import TRAILER_SIZE, TrailerSplit, encode_trailer
 
 KiB, MiB = 1024, 1024 * 1024
 PART = 0
@@ -256,6 +256,27 @@ async def test_whole_body_without_its_trailer_commits_nothing_when_quorum_fails(
     # is known to hold, so it could not commit: there is nothing to take back.
     assert client.committed == []
     assert client.visible() == set()
+
+
+async def test_chunked_body_ending_like_a_trailer_commits_nothing_when_quorum_fails() -> None:
+    """A body sent without a length whose last 48 bytes would pass for the trailer of the rest:
+    the streams are cut, not ended, so no replica takes those bytes for the gateway's trailer."""
+    inner = body_of(8 * KiB)
+    sums = BlockSums()
+    sums.update(inner)
+    data = inner + encode_trailer(md5(inner), blocks_digest(sums.finish()))
+
+    async def then_pause() -> AsyncIterator[bytes]:
+        async for chunk in chunked(data):
+            yield chunk
+        await asyncio.sleep(0.05)  # the client's last read: replicas fail meanwhile
+
+    client = FakeClient({PRIMARIES[0]: "fail_mid", PRIMARIES[1]: "fail_mid"})
+    writer, _ = make_writer(client)
+    with pytest.raises(QuorumNotReached):
+        await writer.write(RING, request(), then_pause(), 2)
+    await asyncio.sleep(0.05)
+    assert client.committed == []
 
 
 async def test_too_few_live_nodes_fails_before_streaming() -> None:
