@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -32,6 +33,7 @@ from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE, TrailerSplit
 from storage_node.blocks import has_checksums
 from storage_node.disk import DiskStore
 from storage_node.errors import (
+    BadDigest,
     BadRequest,
     IncompleteBody,
     NotFound,
@@ -45,6 +47,7 @@ from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import LocalFiles
 from storage_node.verified import CheckedFile, checked_bytes
 
+log = logging.getLogger(__name__)
 INLINE_MAX = 64 * 1024  # a version this small is read whole in one hop: cheaper than sendfile
 
 _CONDITIONAL = (
@@ -140,6 +143,12 @@ async def put_object(request: web.Request) -> web.Response:
         meta = await writer.commit(new, expected)
     except Superseded:
         metrics.commits.labels("version", "superseded").inc()
+        raise
+    except BadDigest as exc:
+        # Damaged on the wire, or on a peer's disk before it pushed: worth a look at 3 a.m.
+        metrics.commits.labels("version", "damaged").inc()
+        sender = "the gateway" if split is not None else "a peer"
+        log.warning("refused %s/%s version %s from %s: %s", bucket, key, version, sender, exc)
         raise
     finally:
         await writer.abort()

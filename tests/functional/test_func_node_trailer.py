@@ -74,6 +74,9 @@ async def test_body_differing_from_its_trailer_is_refused_and_nothing_kept(
     assert (await resp.json())["error"]["code"] == "BadDigest"
     assert (await get(node_client)).status == 404
     assert leftovers(tmp_path) == []
+    metrics = await (await node_client.get("/metrics")).text()
+    damaged = 'shardgate_node_commits_total{kind="version",result="damaged"} 1.0'
+    assert damaged in metrics.splitlines()
 
 
 async def test_right_md5_with_wrong_block_sums_is_refused(
