@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from gateway_kit import HANDOFFS, PART, PRIMARIES, RING, FakeHealth
 from prometheus_client import CollectorRegistry
 
 from gateway.catalog import ObjectRecord
@@ -11,33 +12,14 @@ from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient
 from gateway.replicated_read import ReplicatedReader
-from ring import Node, Ring, RingSpec
 
-RING = Ring(
-    RingSpec(
-        epoch=1,
-        partition_power=4,
-        replicas=3,
-        nodes=tuple(Node(f"n{i}", f"http://127.0.0.1:{9000 + i}") for i in range(1, 6)),
-    )
-)
-PART = 0
-P = [n.id for n in RING.primaries(PART)]
-H = [n.id for n in RING.handoffs(PART)]
-
-
-class Health:
-    def __init__(self, down: set[str] | None = None) -> None:
-        self.down = down or set()
-
-    def is_up(self, node_id: str) -> bool:
-        return node_id not in self.down
+P, H = PRIMARIES, HANDOFFS
 
 
 def order(replicas: tuple[str, ...], down: set[str] | None = None) -> list[str]:
     reader = ReplicatedReader(
         cast(NodeClient, None),
-        cast(NodeHealth, Health(down)),
+        cast(NodeHealth, FakeHealth(down)),
         GatewayMetrics.create(CollectorRegistry()),
     )
     record = ObjectRecord("b", "k", "0" * 20, 1, "e" * 32, "text/plain", replicas)

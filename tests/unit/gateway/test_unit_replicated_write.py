@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any, cast
 
 import pytest
+from gateway_kit import HANDOFFS, PART, PRIMARIES, RING, FakeHealth
 from prometheus_client import CollectorRegistry
 
 from gateway.errors import EntityTooLarge, QuorumNotReached
@@ -16,23 +17,12 @@ from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress, PutAck
 from gateway.replicated_write import ReplicatedWriter, WriteOutcome, WriteRequest
-from ring import Node, Ring, RingSpec
+from ring import Node
 from shardgate.block_sums import BlockSums, blocks_digest
 from shardgate.versions import format_version
 from shardgate.vouch_trailer import TRAILER_SIZE, TrailerSplit, encode_trailer
 
 KiB, MiB = 1024, 1024 * 1024
-PART = 0
-RING = Ring(
-    RingSpec(
-        epoch=1,
-        partition_power=4,
-        replicas=3,
-        nodes=tuple(Node(f"n{i}", f"http://127.0.0.1:{9000 + i}") for i in range(1, 6)),
-    )
-)
-PRIMARIES = [n.id for n in RING.primaries(PART)]
-HANDOFFS = [n.id for n in RING.handoffs(PART)]
 VERSION = format_version(1_700_000_000_000_000_000)
 
 
@@ -116,19 +106,6 @@ class FakeClient:
 
     def visible(self) -> set[str]:
         return set(self.committed) - set(self.discarded)
-
-
-class FakeHealth:
-    def __init__(self, down: set[str] | None = None) -> None:
-        self.down = set(down or ())
-        self.marked: list[str] = []
-
-    def is_up(self, node_id: str) -> bool:
-        return node_id not in self.down
-
-    def mark_down(self, node_id: str, reason: str) -> None:
-        self.down.add(node_id)
-        self.marked.append(node_id)
 
 
 def make_writer(
