@@ -18,7 +18,8 @@ class BodyTimeout(ShardgateError):
 async def sized_chunks(
     reader: StreamReader, size: int, idle_timeout: float | None = None
 ) -> AsyncIterator[bytes]:
-    """Yield chunks of exactly `size` bytes (the last may be shorter) until the body ends.
+    """Yield chunks of at least `size` bytes, and less than `size` plus one network read (the
+    last may be shorter), until the body ends.
 
     A sender may be slow, but one that sends nothing for `idle_timeout` seconds is cut off, so
     it cannot hold an upload slot forever. Per-chunk work (fan-out, hashing, executor hops) is
@@ -29,18 +30,20 @@ async def sized_chunks(
     while True:
         try:
             async with asyncio.timeout(idle_timeout):
-                data = await reader.readany()
+                # One buffered read at a time: readany() would join all it holds, a copy.
+                data, http_chunk_end = await reader.readchunk()
         except TimeoutError:
             raise BodyTimeout(f"no request body bytes for {idle_timeout:.0f}s") from None
         if not data:
+            if http_chunk_end:  # the end of a chunk of a chunked body, not of the body
+                continue
             if pieces:
                 yield b"".join(pieces)
             return
-        # Keep the network's pieces and join them once per chunk: one copy of each byte.
         pieces.append(data)
         held += len(data)
-        while held >= size:
-            joined = b"".join(pieces)
-            yield joined[:size]
-            rest = joined[size:]
-            pieces, held = ([rest] if rest else []), len(rest)
+        if held >= size:
+            # Cutting at exactly `size` would copy every byte twice more (the slice and the
+            # rest); joining once, or passing a big enough read through, copies it at most once.
+            yield data if len(pieces) == 1 else b"".join(pieces)
+            pieces, held = [], 0

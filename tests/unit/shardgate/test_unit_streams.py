@@ -1,0 +1,74 @@
+"""shardgate.streams.sized_chunks: a body regrouped into chunks of at least `size` bytes, with
+each byte copied at most once, and a sender that goes quiet cut off."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from unittest import mock
+
+import pytest
+from aiohttp import StreamReader
+
+from shardgate.streams import BodyTimeout, sized_chunks
+
+SIZE = 1000
+
+
+def reader_of(pieces: list[bytes]) -> StreamReader:
+    reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    for piece in pieces:
+        reader.feed_data(piece)
+    reader.feed_eof()
+    return reader
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> list[bytes]:
+    return [chunk async for chunk in chunks]
+
+
+@pytest.mark.parametrize("seed", range(100))
+async def test_chunks_rebuild_the_body_and_stay_within_their_bounds(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = [rng.randbytes(rng.randrange(1, 3 * SIZE)) for _ in range(rng.randrange(0, 12))]
+    chunks = await collect(sized_chunks(reader_of(pieces), SIZE))
+    assert b"".join(chunks) == b"".join(pieces)
+    biggest_read = max((len(piece) for piece in pieces), default=0)
+    for chunk in chunks[:-1]:
+        assert SIZE <= len(chunk) < SIZE + biggest_read
+    assert all(chunks)
+
+
+async def test_a_read_of_at_least_size_passes_through_uncopied() -> None:
+    big = b"x" * (SIZE + 1)
+    chunks = await collect(sized_chunks(reader_of([big, b"tail"]), SIZE))
+    assert chunks[0] is big
+    assert chunks[1:] == [b"tail"]
+
+
+async def test_small_reads_are_joined_once_size_is_reached() -> None:
+    chunks = await collect(sized_chunks(reader_of([b"a" * 400, b"b" * 400, b"c" * 400]), SIZE))
+    assert chunks == [b"a" * 400 + b"b" * 400 + b"c" * 400]
+
+
+async def test_the_chunk_ends_of_a_chunked_body_do_not_end_it() -> None:
+    reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    for piece in (b"a" * 300, b"b" * 300, b"c" * 700, b"d" * 5):
+        reader.begin_http_chunk_receiving()
+        reader.feed_data(piece)
+        reader.end_http_chunk_receiving()
+    reader.feed_eof()
+    chunks = await collect(sized_chunks(reader, SIZE))
+    assert chunks == [b"a" * 300 + b"b" * 300 + b"c" * 700, b"d" * 5]
+
+
+async def test_an_empty_body_yields_nothing() -> None:
+    assert await collect(sized_chunks(reader_of([]), SIZE)) == []
+
+
+async def test_a_sender_that_goes_quiet_is_cut_off() -> None:
+    reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+    reader.feed_data(b"a" * 10)
+    with pytest.raises(BodyTimeout, match="no request body bytes"):
+        await collect(sized_chunks(reader, SIZE, idle_timeout=0.05))
