@@ -80,7 +80,7 @@ async def _receive(
     store = disk_store(request)
     await store.uploads.claim(claims.upload_id, claims.commit_by)
     try:
-        upload = await _store_pending(request, claims, body, content_type, limit)
+        upload = await _store_pending(request, claims, body, content_type, limit, declared)
     finally:
         store.uploads.release(claims.upload_id)
     body_json = {
@@ -95,6 +95,7 @@ async def _store_pending(
     body: AsyncIterator[bytes],
     content_type: str,
     limit: int | None,
+    declared: int | None,
 ) -> PendingUpload:
     store, config, metrics = disk_store(request), request.app[CONFIG], request.app[METRICS]
     template = PendingUpload(
@@ -115,7 +116,11 @@ async def _store_pending(
         template.partition, template.obj_hash, sha256=claims.sha256 is not None
     )
     copies = EarlyCopies(
-        request.app[PEERS], config.node_id, template, stall=config.copy_stall_timeout
+        request.app[PEERS],
+        config.node_id,
+        template,
+        stall=config.copy_stall_timeout,
+        length=declared,
     )
     try:
         copies.start(

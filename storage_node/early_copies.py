@@ -1,7 +1,11 @@
 """Early copies: a direct upload is streamed to the partition's other primaries while the client
 sends it, so that the commit only publishes it on each, as a gateway PUT writes every replica
 at once. A peer that fails or falls behind is dropped, and the commit copies the upload to it
-from this node instead."""
+from this node instead.
+
+Each copy runs one chunk behind the upload: its last chunk goes only with `finish`, so a peer
+never holds a whole body that a later check on this node refuses. That holds whether the copy
+declares the upload's length (sent as it is, no copy) or goes chunked (ended only by `finish`)."""
 
 from __future__ import annotations
 
@@ -47,11 +51,21 @@ class EarlyCopies:
     """One upload's copies in flight. Its body ends only when `finish` is called, after every
     check on the upload has passed; `close` before that aborts them, and the peers keep nothing."""
 
-    def __init__(self, peers: PeerClient, me: str, upload: PendingUpload, *, stall: float) -> None:
+    def __init__(
+        self,
+        peers: PeerClient,
+        me: str,
+        upload: PendingUpload,
+        *,
+        stall: float,
+        length: int | None = None,
+    ) -> None:
         self._peers = peers
         self._me = me
         self._upload = upload
         self._stall = stall
+        self._length = length  # the client's Content-Length, when it sent one
+        self._held: bytes | None = None
         self._copies: list[_Copy] = []
         self._tasks: list[asyncio.Task[tuple[int, Any]]] = []
         self.failed: list[tuple[str, str]] = []  # (node id, why): the commit copies to these
@@ -61,21 +75,26 @@ class EarlyCopies:
             queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
             body = _drain(queue)
             task = asyncio.create_task(
-                self._peers.copy_upload(node.url, self._upload, self._me, body)
+                self._peers.copy_upload(node.url, self._upload, self._me, body, self._length)
             )
             self._copies.append(_Copy(node, queue, task))
             self._tasks.append(task)
 
     async def feed(self, chunk: bytes) -> None:
-        """Hand a chunk to every copy still going; one that has failed, or has not taken a chunk
-        for `stall` seconds, is dropped rather than allowed to hold the client up."""
-        for copy in list(self._copies):
-            await self._hand(copy, chunk)
+        """Hand the chunk before this one to every copy still going; one that has failed, or
+        has not taken a chunk for `stall` seconds, is dropped rather than allowed to hold the
+        client up."""
+        held, self._held = self._held, chunk
+        if held is not None:
+            await self._hand_all(held)
 
     async def finish(self) -> tuple[str, ...]:
-        """End every body and wait for the peers' answers: the ids of those holding a copy."""
-        for copy in list(self._copies):
-            await self._hand(copy, None)
+        """Send the last chunk, end every body and wait for the peers' answers: the ids of
+        those holding a copy."""
+        if self._held is not None:
+            await self._hand_all(self._held)
+            self._held = None
+        await self._hand_all(None)
         if not self._copies:
             return ()
         await asyncio.wait([copy.task for copy in self._copies], timeout=self._stall)
@@ -101,6 +120,10 @@ class EarlyCopies:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _hand_all(self, item: bytes | None) -> None:
+        for copy in list(self._copies):
+            await self._hand(copy, item)
 
     async def _hand(self, copy: _Copy, item: bytes | None) -> None:
         if not copy.task.done():

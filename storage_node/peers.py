@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 
 from shardgate import request_id
 from shardgate.internal_api import (
@@ -75,10 +76,16 @@ class PeerClient:
             return resp.status, await resp.json(content_type=None)
 
     async def copy_upload(
-        self, peer_url: str, upload: PendingUpload, source: str, chunks: AsyncIterator[bytes]
+        self,
+        peer_url: str,
+        upload: PendingUpload,
+        source: str,
+        chunks: AsyncIterator[bytes],
+        length: int | None = None,
     ) -> tuple[int, Any]:
         """Stream a direct upload to a peer while it arrives: the peer keeps an early copy,
-        pending like the upload itself; the peer's status and JSON answer."""
+        pending like the upload itself; the peer's status and JSON answer. A known `length` is
+        sent as Content-Length: chunked encoding would copy every chunk once more to frame it."""
         path = pending_path(upload.upload_id)
         headers = {
             BUCKET_HEADER: upload.bucket,
@@ -90,6 +97,8 @@ class PeerClient:
             **sign_request(self._secret, "PUT", path),
             **request_id.outgoing_headers(),
         }
+        if length is not None:
+            headers[hdrs.CONTENT_LENGTH] = str(length)
         async with self._session.put(
             peer_url + path, data=chunks, headers=headers, timeout=TRANSFER_TIMEOUT
         ) as resp:

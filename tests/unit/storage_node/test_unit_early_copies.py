@@ -1,6 +1,6 @@
-"""EarlyCopies without a server: every live peer gets every chunk and the body's end only at
-`finish`; a peer that fails or stalls is dropped without holding the upload up; `close` aborts
-the copies still going, so no peer sees a body end."""
+"""EarlyCopies without a server: every live peer gets every chunk, but the last one and the
+body's end only at `finish`; a peer that fails or stalls is dropped without holding the upload
+up; `close` aborts the copies still going, so no peer sees a whole body."""
 
 from __future__ import annotations
 
@@ -41,11 +41,18 @@ class FakePeers(PeerClient):
         self.got: dict[str, bytes] = {}
         self.ended: set[str] = set()
         self.aborted: set[str] = set()
+        self.lengths: dict[str, int | None] = {}
 
     async def copy_upload(
-        self, peer_url: str, upload: PendingUpload, source: str, chunks: AsyncIterator[bytes]
+        self,
+        peer_url: str,
+        upload: PendingUpload,
+        source: str,
+        chunks: AsyncIterator[bytes],
+        length: int | None = None,
     ) -> tuple[int, Any]:
         assert (upload, source) == (UPLOAD, "n1")
+        self.lengths[peer_url] = length
         how = self.behaviour[peer_url]
         if how == "down":
             raise ConnectionRefusedError(peer_url)
@@ -62,9 +69,11 @@ class FakePeers(PeerClient):
         return (507, {"error": "full"}) if how == "refuse" else (201, {"size": 0})
 
 
-def _started(behaviour: dict[str, str], stall: float = 5) -> tuple[FakePeers, EarlyCopies]:
+def _started(
+    behaviour: dict[str, str], stall: float = 5, length: int | None = None
+) -> tuple[FakePeers, EarlyCopies]:
     peers = FakePeers(behaviour)
-    copies = EarlyCopies(peers, "n1", UPLOAD, stall=stall)
+    copies = EarlyCopies(peers, "n1", UPLOAD, stall=stall, length=length)
     copies.start([node for node in NODES if node.url in behaviour])
     return peers, copies
 
@@ -74,14 +83,19 @@ async def _send(copies: EarlyCopies, chunks: int) -> None:
         await copies.feed(bytes([i]) * 1000)
 
 
-async def test_every_peer_gets_every_chunk_and_the_end_only_at_finish() -> None:
-    peers, copies = _started({"http://n2": "ok", "http://n3": "ok"})
+async def test_every_peer_gets_every_chunk_but_the_last_and_the_end_only_at_finish() -> None:
+    peers, copies = _started({"http://n2": "ok", "http://n3": "ok"}, length=20_000)
     await _send(copies, 20)
     await asyncio.sleep(0.05)
-    assert peers.ended == set()  # every byte, but no end: a refused upload can still abort
+    # All but the last chunk, and no end: a refused upload can still abort, even where the
+    # peer was told the length and would take the last byte for the body's end.
+    all_but_last = b"".join(bytes([i]) * 1000 for i in range(19))
+    assert peers.got == {"http://n2": all_but_last, "http://n3": all_but_last}
+    assert peers.ended == set()
     assert await copies.finish() == ("n2", "n3")
-    expected = b"".join(bytes([i]) * 1000 for i in range(20))
+    expected = all_but_last + bytes([19]) * 1000
     assert peers.got == {"http://n2": expected, "http://n3": expected}
+    assert peers.lengths == {"http://n2": 20_000, "http://n3": 20_000}
     assert copies.failed == []
     await copies.close()
 
@@ -114,6 +128,7 @@ async def test_close_before_finish_aborts_every_copy() -> None:
     await copies.close()
     assert peers.ended == set()
     assert peers.aborted == {"http://n2", "http://n3"}
+    assert peers.got["http://n2"] == bytes([0]) * 1000 + bytes([1]) * 1000  # never the last
 
 
 async def test_targets_are_the_other_primaries(tmp_path: Path) -> None:
