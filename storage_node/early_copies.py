@@ -20,7 +20,7 @@ from storage_node.peers import PeerClient
 from storage_node.records import PendingUpload
 
 log = logging.getLogger(__name__)
-QUEUE_CHUNKS = 4  # per peer: what a peer may lag behind this node's own disk
+QUEUE_CHUNKS = 4  # per peer: what a peer may lag behind this node's own disk (4 MiB by default)
 
 
 async def early_copy_targets(rings: RingWatch | None, me: str, partition: int) -> list[Node]:

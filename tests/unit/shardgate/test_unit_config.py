@@ -48,7 +48,7 @@ def test_node_defaults_fill_what_is_not_given() -> None:
     assert config.node_id == "n1"
     assert config.data_dir == Path("/srv/n1")
     assert config.cluster_secret == b"cluster-s3cret"
-    assert (config.host, config.port, config.chunk_size) == ("127.0.0.1", 0, 256 * 1024)
+    assert (config.host, config.port, config.chunk_size) == ("127.0.0.1", 0, 1024 * 1024)
     assert config.fsync is True
     assert config.signature_max_skew == 300.0
 
