@@ -1,7 +1,10 @@
-"""Small disk helpers shared by the stores: directory fsync, and a full disk as a 507."""
+"""Small disk helpers shared by the stores: directory fsync, early writeback, and a full disk
+as a 507."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import os
 from collections.abc import Callable
@@ -11,6 +14,21 @@ from typing import TypeVar
 from storage_node.errors import InsufficientStorage
 
 T = TypeVar("T")
+SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of the range's dirty pages, no wait
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) from the C library; None where there is none."""
+    try:
+        function = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
 
 
 def fsync_dir(path: Path) -> None:
@@ -19,6 +37,15 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing a range of the file to disk without waiting for it. Left to
+    itself it holds a big write's pages dirty until the fsync at the end, and concurrent writes
+    then all flush at once: twelve 64 MiB fsyncs took 540 ms each here, against 60 ms when
+    every 8 MiB had been started as it was written. A no-op where the call does not exist."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, SYNC_FILE_RANGE_WRITE)
 
 
 def storage_errors(func: Callable[..., T]) -> Callable[..., T]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from shardgate.block_sums import CRC32C, BlockSums
-from storage_node.disk_io import storage_errors
+from storage_node.disk_io import start_writeback, storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from storage_node.disk import DiskStore
 
 HEAD_BYTES = 4096
+WRITEBACK_BYTES = 8 * 1024 * 1024  # written bytes handed to the kernel's writeback at a time
 
 
 class DiskWriter:
@@ -49,6 +50,8 @@ class DiskWriter:
         self._blocks = BlockSums()
         self.head = b""
         self._size = 0
+        self._written = 0  # bytes in the file, counted on the disk thread
+        self._writeback_from = 0
         self._done = False
 
     def vouch(self, vouched: Vouched) -> None:
@@ -63,6 +66,13 @@ class DiskWriter:
     @storage_errors
     def _write_sync(self, chunk: bytes) -> None:
         self._fh.write(chunk)
+        self._written += len(chunk)
+        if self._store.fsync and self._written - self._writeback_from >= WRITEBACK_BYTES:
+            self._fh.flush()
+            start_writeback(
+                self._fh.fileno(), self._writeback_from, self._written - self._writeback_from
+            )
+            self._writeback_from = self._written
         if self._md5 is not None:
             self._md5.update(chunk)
         self._blocks.update(chunk)

@@ -12,8 +12,10 @@ import pytest
 
 from shardgate.block_sums import BLOCK_SIZE, CRC32C
 from shardgate.versions import format_version
+from storage_node import disk_writer
 from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
+from storage_node.disk_io import start_writeback
 from storage_node.errors import BadDigest, IncompleteBody, Superseded
 from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import LocalFiles
@@ -237,3 +239,41 @@ async def test_a_vouched_copy_whose_bytes_differ_is_refused_and_leaves_nothing(
     await writer.abort()
     assert files_under(store.root) == before
     assert await store.newest(PART, HASH) == original
+
+
+async def test_big_writes_are_handed_to_writeback_as_they_grow(
+    store: DiskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[int, int]] = []
+    real = disk_writer.start_writeback
+
+    def record(fd: int, offset: int, length: int) -> None:
+        started.append((offset, length))
+        real(fd, offset, length)
+
+    monkeypatch.setattr(disk_writer, "start_writeback", record)
+    data = bytes(range(256)) * (4096 * 21)  # 21 MiB, written in 1 MiB chunks
+    writer = await store.create_writer(PART, HASH)
+    for at in range(0, len(data), 1 << 20):
+        await writer.write(data[at : at + (1 << 20)])
+    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=len(data))
+    step = disk_writer.WRITEBACK_BYTES
+    assert started == [(0, step), (step, step)]  # the last 5 MiB are left to the fsync
+    assert store.data_path(PART, HASH, meta.version).read_bytes() == data
+
+
+async def test_no_writeback_without_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    monkeypatch.setattr(disk_writer, "start_writeback", lambda fd, offset, n: started.append(n))
+    store = DiskStore(tmp_path / "node", fsync=False)
+    await put(store, b"x" * (3 * disk_writer.WRITEBACK_BYTES), V1)
+    assert started == []
+
+
+def test_start_writeback_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc" * 100_000)
+    with path.open("r+b") as fh:
+        start_writeback(fh.fileno(), 0, 300_000)
+        start_writeback(fh.fileno(), 1 << 40, 10)  # past the end: nothing to do, no error
+    assert path.read_bytes() == b"abc" * 100_000
