@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 from aiohttp import StreamReader
+from aiohttp.streams import EmptyStreamReader
 
 from shardgate.streams import BodyTimeout, sized_chunks
 
@@ -65,6 +66,9 @@ async def test_the_chunk_ends_of_a_chunked_body_do_not_end_it() -> None:
 
 async def test_an_empty_body_yields_nothing() -> None:
     assert await collect(sized_chunks(reader_of([]), SIZE)) == []
+    # aiohttp's reader for a request without a body answers (b"", True) after the first read:
+    # taken for a chunk's end, it would spin for ever.
+    assert await collect(sized_chunks(EmptyStreamReader(), SIZE)) == []
 
 
 async def test_a_sender_that_goes_quiet_is_cut_off() -> None:
