@@ -35,7 +35,9 @@ async def sized_chunks(
         except TimeoutError:
             raise BodyTimeout(f"no request body bytes for {idle_timeout:.0f}s") from None
         if not data:
-            if http_chunk_end:  # the end of a chunk of a chunked body, not of the body
+            # The end of one chunk of a chunked body, not of the body. aiohttp's shared reader
+            # for bodiless requests also answers (b"", True) once read: that is the end.
+            if http_chunk_end and not reader.at_eof():
                 continue
             if pieces:
                 yield b"".join(pieces)

@@ -266,3 +266,18 @@ async def test_cluster_view(cluster: InProcCluster) -> None:
         assert node["up"] is True
         assert node["weight"] == 1.0
         assert node["disk_free_bytes"] > 0
+
+
+@pytest.mark.timeout(60)  # the bug spins the loop: only a signal ends the test
+async def test_empty_objects_one_after_another(cluster: InProcCluster) -> None:
+    # aiohttp serves every bodiless request from one shared reader; the second empty PUT in a
+    # process once spun the event loop for ever.
+    for name in ("empty-1", "empty-2", "empty-3"):
+        resp = await asyncio.wait_for(
+            cluster.client.put(f"/v1/objects/{BUCKET}/{name}", data=b"", headers=cluster.auth),
+            timeout=10,
+        )
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["etag"] == hashlib.md5(b"").hexdigest()
+        got = await cluster.client.get(f"/v1/objects/{BUCKET}/{name}", headers=cluster.auth)
+        assert (got.status, await got.read()) == (200, b"")

@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 from aiohttp import StreamReader
-from aiohttp.streams import EmptyStreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, EmptyStreamReader
 
 from shardgate.streams import BodyTimeout, sized_chunks
 
@@ -66,9 +66,16 @@ async def test_the_chunk_ends_of_a_chunked_body_do_not_end_it() -> None:
 
 async def test_an_empty_body_yields_nothing() -> None:
     assert await collect(sized_chunks(reader_of([]), SIZE)) == []
-    # aiohttp's reader for a request without a body answers (b"", True) after the first read:
-    # taken for a chunk's end, it would spin for ever.
     assert await collect(sized_chunks(EmptyStreamReader(), SIZE)) == []
+
+
+@pytest.mark.timeout(10)  # the bug spins without yielding: no asyncio timeout can end it
+async def test_every_bodiless_request_ends_at_once() -> None:
+    # aiohttp reads every request without a body through one shared reader, which answers
+    # (b"", True) once it has been read: taken for a chunk's end, it spun the event loop for
+    # ever on the second empty PUT of a process.
+    for _ in range(3):
+        assert await collect(sized_chunks(EMPTY_PAYLOAD, SIZE)) == []
 
 
 async def test_a_sender_that_goes_quiet_is_cut_off() -> None:
