@@ -120,7 +120,7 @@ async def _store_pending(
         config.node_id,
         template,
         stall=config.copy_stall_timeout,
-        length=declared,
+        length=_plain_length(request, declared),
     )
     try:
         copies.start(
@@ -147,6 +147,15 @@ async def _store_pending(
     metrics.early_copies.labels("held").inc(len(held))
     metrics.early_copies.labels("dropped").inc(len(copies.failed))
     return upload
+
+
+def _plain_length(request: web.Request, declared: int | None) -> int | None:
+    """The body's length as the early copies will carry it, where the header states it: aiohttp
+    decodes a body sent with a Content-Encoding, whose header then gives the encoded length.
+    None for an empty body too, whose copies would otherwise be whole before any check ran."""
+    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() != "identity":
+        return None
+    return declared or None
 
 
 async def put_direct(request: web.Request) -> web.Response:

@@ -5,7 +5,8 @@ from this node instead.
 
 Each copy runs one chunk behind the upload: its last chunk goes only with `finish`, so a peer
 never holds a whole body that a later check on this node refuses. That holds whether the copy
-declares the upload's length (sent as it is, no copy) or goes chunked (ended only by `finish`)."""
+declares the upload's length (sent as it is, no copy) or goes chunked (ended only by `finish`);
+a body that turns out longer or shorter than its declared length drops the copies instead."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ class EarlyCopies:
         self._stall = stall
         self._length = length  # the client's Content-Length, when it sent one
         self._held: bytes | None = None
+        self._handed = 0
         self._copies: list[_Copy] = []
         self._tasks: list[asyncio.Task[tuple[int, Any]]] = []
         self.failed: list[tuple[str, str]] = []  # (node id, why): the commit copies to these
@@ -85,15 +87,24 @@ class EarlyCopies:
         has not taken a chunk for `stall` seconds, is dropped rather than allowed to hold the
         client up."""
         held, self._held = self._held, chunk
-        if held is not None:
-            await self._hand_all(held)
+        if held is None:
+            return
+        if self._length is not None and self._handed + len(held) >= self._length:
+            # The peers would hold a whole body before the upload's checks ran.
+            self._drop_all(f"the body runs past its declared {self._length} bytes")
+            return
+        await self._hand_all(held)
+        self._handed += len(held)
 
     async def finish(self) -> tuple[str, ...]:
         """Send the last chunk, end every body and wait for the peers' answers: the ids of
         those holding a copy."""
-        if self._held is not None:
-            await self._hand_all(self._held)
-            self._held = None
+        last, self._held = self._held, None
+        size = self._handed + (len(last) if last is not None else 0)
+        if self._length is not None and size != self._length:
+            self._drop_all(f"the body is {size} bytes, not its declared {self._length}")
+        if last is not None:
+            await self._hand_all(last)
         await self._hand_all(None)
         if not self._copies:
             return ()
@@ -143,6 +154,10 @@ class EarlyCopies:
             self._fail(copy, repr(copy.task.exception()))
         else:
             self._fail(copy, "answered before the body ended")
+
+    def _drop_all(self, why: str) -> None:
+        for copy in list(self._copies):
+            self._fail(copy, why)
 
     def _fail(self, copy: _Copy, why: str) -> None:
         copy.task.cancel()

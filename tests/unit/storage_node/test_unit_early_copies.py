@@ -142,3 +142,26 @@ async def test_targets_are_the_other_primaries(tmp_path: Path) -> None:
 
 async def test_a_node_without_a_ring_makes_no_early_copies() -> None:
     assert await early_copy_targets(None, "n1", 0) == []
+
+
+async def test_a_body_longer_than_its_declared_length_drops_the_copies_before_they_are_whole() -> (
+    None
+):
+    peers, copies = _started({"http://n2": "ok", "http://n3": "ok"}, length=2_500)
+    await _send(copies, 4)
+    assert await copies.finish() == ()
+    assert {node for node, _ in copies.failed} == {"n2", "n3"}
+    assert "runs past its declared 2500 bytes" in copies.failed[0][1]
+    await copies.close()
+    assert peers.ended == set()
+    assert all(len(got) < 2_500 for got in peers.got.values())
+
+
+async def test_a_body_shorter_than_its_declared_length_never_sends_its_last_chunk() -> None:
+    peers, copies = _started({"http://n2": "ok", "http://n3": "ok"}, length=5_000)
+    await _send(copies, 3)
+    assert await copies.finish() == ()
+    assert "is 3000 bytes, not its declared 5000" in copies.failed[0][1]
+    await copies.close()
+    assert peers.ended == set()
+    assert all(len(got) == 2_000 for got in peers.got.values())
