@@ -153,7 +153,9 @@ def _plain_length(request: web.Request, declared: int | None) -> int | None:
     """The body's length as the early copies will carry it, where the header states it: aiohttp
     decodes a body sent with a Content-Encoding, whose header then gives the encoded length.
     None for an empty body too, whose copies would otherwise be whole before any check ran."""
-    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() != "identity":
+    # Every header counts: aiohttp decodes by the last of several.
+    encodings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
+    if any(encoding.strip().lower() != "identity" for encoding in encodings):
         return None
     return declared or None
 
