@@ -50,7 +50,6 @@ class DiskWriter:
         self._blocks = BlockSums()
         self.head = b""
         self._size = 0
-        self._written = 0  # bytes in the file, counted on the disk thread
         self._writeback_from = 0
         self._done = False
 
@@ -66,13 +65,11 @@ class DiskWriter:
     @storage_errors
     def _write_sync(self, chunk: bytes) -> None:
         self._fh.write(chunk)
-        self._written += len(chunk)
-        if self._store.fsync and self._written - self._writeback_from >= WRITEBACK_BYTES:
+        written = self._size + len(chunk)  # writes are awaited one at a time: _size is stable
+        if self._store.fsync and written - self._writeback_from >= WRITEBACK_BYTES:
             self._fh.flush()
-            start_writeback(
-                self._fh.fileno(), self._writeback_from, self._written - self._writeback_from
-            )
-            self._writeback_from = self._written
+            start_writeback(self._fh.fileno(), self._writeback_from, written - self._writeback_from)
+            self._writeback_from = written
         if self._md5 is not None:
             self._md5.update(chunk)
         self._blocks.update(chunk)
