@@ -134,7 +134,7 @@ async def _store_pending(
             metrics.bytes_received.inc(len(chunk))
         if claims.size is not None and writer.bytes_written != claims.size:
             raise BadRequest(f"the token is for exactly {claims.size} bytes")
-        if claims.sha256 is not None and writer.sha256 != claims.sha256:
+        if claims.sha256 is not None and await writer.sha256() != claims.sha256:
             raise BadDigest("the body's sha256 is not the one the token binds")
         # The peers and this node make their copies durable at the same time.
         held, _ = await asyncio.gather(copies.finish(), writer.sync())

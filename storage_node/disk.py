@@ -19,7 +19,6 @@ import weakref
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
 
 from storage_node.disk_io import fsync_dir, storage_errors
 from storage_node.disk_writer import DiskWriter
@@ -30,11 +29,6 @@ from storage_node.store import Usage
 
 TMP_SUFFIX = ".tmp"
 READ_CHUNK = 256 * 1024
-
-
-@storage_errors
-def _open_new(path: Path) -> IO[bytes]:
-    return path.open("xb")
 
 
 class DiskStore:
@@ -151,24 +145,9 @@ class DiskStore:
         md5: bool = True,
         vouched: Vouched | None = None,
     ) -> DiskWriter:
-        path = self.tmp_path()
-        opening = asyncio.get_running_loop().run_in_executor(self.pool, _open_new, path)
-        try:
-            fh = await asyncio.shield(opening)
-        except BaseException:
-            # Cancelled (the client hung up) while the thread may still create the file: remove
-            # it once the open has finished, whichever way it ends.
-            opening.add_done_callback(lambda done: self._drop_opened(path, done))
-            raise
         return DiskWriter(
-            self, partition, obj_hash, path, fh, sha256=sha256, md5=md5, vouched=vouched
+            self, partition, obj_hash, self.tmp_path(), sha256=sha256, md5=md5, vouched=vouched
         )
-
-    def _drop_opened(self, path: Path, opening: asyncio.Future[IO[bytes]]) -> None:
-        if not opening.cancelled() and opening.exception() is None:
-            opening.result().close()
-        path.unlink(missing_ok=True)
-        self.release_tmp(path)
 
     async def newest(self, partition: int, obj_hash: str) -> ObjectMeta | None:
         target = self.object_dir(partition, obj_hash)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from shardgate.block_sums import CRC32C, BlockSums
 from storage_node.disk_io import start_writeback, storage_errors
@@ -20,10 +22,14 @@ if TYPE_CHECKING:
 
 HEAD_BYTES = 4096
 WRITEBACK_BYTES = 8 * 1024 * 1024  # written bytes handed to the kernel's writeback at a time
+T = TypeVar("T")
 
 
 class DiskWriter:
-    """Streams one version into tmp/ while computing its md5 and size."""
+    """Streams one version into tmp/ while computing its md5 and size.
+
+    The first chunk is held until the second arrives or the commit: the file is created, written
+    and, for a body of one chunk, fsynced and put in place in a single disk-thread hop."""
 
     def __init__(
         self,
@@ -31,7 +37,6 @@ class DiskWriter:
         partition: int,
         obj_hash: str,
         path: Path,
-        fh: IO[bytes],
         *,
         sha256: bool = False,
         md5: bool = True,
@@ -41,7 +46,9 @@ class DiskWriter:
         self._partition = partition
         self._hash = obj_hash
         self._path = path
-        self._fh = fh
+        self._fh: IO[bytes] | None = None
+        self._held: bytes | None = None
+        self._job: Future[Any] | None = None
         # A vouched copy is checked by its block sums: md5 is the costliest pass over the bytes.
         # So is an early copy, whose md5 its source vouches for when the commit publishes it.
         self._vouched = vouched
@@ -62,24 +69,47 @@ class DiskWriter:
     def bytes_written(self) -> int:
         return self._size
 
-    @storage_errors
-    def _write_sync(self, chunk: bytes) -> None:
-        self._fh.write(chunk)
-        written = self._size + len(chunk)  # writes are awaited one at a time: _size is stable
-        if self._store.fsync and written - self._writeback_from >= WRITEBACK_BYTES:
-            self._fh.flush()
-            start_writeback(self._fh.fileno(), self._writeback_from, written - self._writeback_from)
-            self._writeback_from = written
+    async def _run(self, func: Callable[..., T], *args: object) -> T:
+        """Run on a disk thread. The job is kept so that `abort` can wait for one its caller
+        stopped awaiting (a client hanging up): the thread may still be creating the file."""
+        job = self._store.pool.submit(func, *args)
+        self._job = job
+        return await asyncio.wrap_future(job)
+
+    def _file(self) -> IO[bytes]:
+        """The tmp file, created on the first hop to a disk thread with the held chunk in it."""
+        if self._fh is None:
+            self._fh = self._path.open("xb")
+            held, self._held = self._held, None
+            if held:
+                self._append(self._fh, held)
+        return self._fh
+
+    def _append(self, fh: IO[bytes], chunk: bytes) -> None:
+        fh.write(chunk)
         if self._md5 is not None:
             self._md5.update(chunk)
         self._blocks.update(chunk)
         if self._sha256 is not None:
             self._sha256.update(chunk)
 
+    @storage_errors
+    def _write_sync(self, chunk: bytes) -> None:
+        fh = self._file()
+        self._append(fh, chunk)
+        written = self._size + len(chunk)  # writes are awaited one at a time: _size is stable
+        if self._store.fsync and written - self._writeback_from >= WRITEBACK_BYTES:
+            fh.flush()
+            start_writeback(fh.fileno(), self._writeback_from, written - self._writeback_from)
+            self._writeback_from = written
+
     async def write(self, chunk: bytes) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._write_sync, chunk)
         if len(self.head) < HEAD_BYTES:
             self.head += chunk[: HEAD_BYTES - len(self.head)]
+        if self._fh is None and self._held is None:
+            self._held = chunk
+        else:
+            await self._run(self._write_sync, chunk)
         self._size += len(chunk)
 
     def _etag(self) -> str:
@@ -87,49 +117,62 @@ class DiskWriter:
             return self._vouched.etag
         return self._md5.hexdigest() if self._md5 is not None else ""
 
-    @property
-    def sha256(self) -> str | None:
-        return self._sha256.hexdigest() if self._sha256 is not None else None
+    async def sha256(self) -> str | None:
+        """The sha256 of everything written, if it was asked for."""
+        if self._sha256 is None:
+            return None
+        if self._held is not None:
+            await self._run(storage_errors(self._file))
+        return self._sha256.hexdigest()
 
     async def sync(self) -> None:
         """Make the bytes written so far durable, so a commit after it has little left to do."""
-        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._sync)
+        await self._run(self._sync)
 
     @storage_errors
-    def _sync(self) -> None:
-        self._fh.flush()
+    def _sync(self) -> IO[bytes]:
+        fh = self._file()
+        fh.flush()
         if self._store.fsync:
-            os.fsync(self._fh.fileno())
+            os.fsync(fh.fileno())
+        return fh
 
     async def commit_pending(self, upload: PendingUpload) -> PendingUpload:
         """Keep the bytes as a pending direct upload: durable, but no version of any object."""
+        done: PendingUpload = await self._run(self._commit_pending_sync, upload)
+        self._done = True
+        return done
+
+    def _commit_pending_sync(self, upload: PendingUpload) -> PendingUpload:
+        self._sync().close()
         done = PendingUpload(
             **{
                 **asdict(upload),
                 "size": self._size,
                 "etag": self._etag(),
-                "sha256": self.sha256,
+                "sha256": self._sha256.hexdigest() if self._sha256 is not None else None,
                 "blocks": self._blocks.finish(),
                 "block_sum": CRC32C,
             }
         )
-        await asyncio.get_running_loop().run_in_executor(
-            self._store.pool, self._commit_pending_sync, done
-        )
-        self._done = True
-        return done
-
-    def _commit_pending_sync(self, upload: PendingUpload) -> None:
-        self._sync()
-        self._fh.close()
         try:
-            self._store.uploads.receive(self._path, upload)
+            self._store.uploads.receive(self._path, done)
         finally:
             self._store.release_tmp(self._path)
+        return done
 
     async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
         if expected_size is not None and expected_size != self._size:
             raise IncompleteBody(f"received {self._size} bytes of {expected_size}")
+        async with self._store.lock(self._hash):
+            result: ObjectMeta = await self._run(self._commit_sync, new)
+        self._done = True
+        return result
+
+    @storage_errors
+    def _commit_sync(self, new: NewVersion) -> ObjectMeta:
+        store = self._store
+        self._sync().close()
         blocks = self._blocks.finish()
         if self._vouched is not None and self._blocks.digest() != self._vouched.blocks_digest:
             raise BadDigest("the body does not match the block checksums its sender vouched for")
@@ -144,21 +187,9 @@ class DiskWriter:
             blocks=blocks,
             block_sum=CRC32C,
         )
-        async with self._store.lock(self._hash):
-            result = await asyncio.get_running_loop().run_in_executor(
-                self._store.pool, self._commit_sync, meta, new.create_only
-            )
-        self._done = True
-        return result
-
-    @storage_errors
-    def _commit_sync(self, meta: ObjectMeta, create_only: bool) -> ObjectMeta:
-        store = self._store
-        self._sync()
-        self._fh.close()
         target = store.object_dir(self._partition, self._hash)
         current = store.newest_sync(target)
-        if create_only and current is not None and not current.tombstone:
+        if new.create_only and current is not None and not current.tombstone:
             self._discard_tmp()
             raise PreconditionFailed(
                 f"version {current.version} exists and the write is create-only"
@@ -182,9 +213,15 @@ class DiskWriter:
         if self._done:
             return
         self._done = True
+        self._held = None
+        if self._job is not None and not self._job.done():
+            await asyncio.wait([asyncio.wrap_future(self._job)])
+        if self._fh is None:
+            self._store.release_tmp(self._path)  # nothing was created
+            return
         await asyncio.get_running_loop().run_in_executor(self._store.pool, self._abort_sync)
 
     def _abort_sync(self) -> None:
-        if not self._fh.closed:
+        if self._fh is not None and not self._fh.closed:
             self._fh.close()
         self._discard_tmp()

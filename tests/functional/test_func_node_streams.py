@@ -18,6 +18,7 @@ from func_node_kit import Client, get, identity, locate, put, signed
 
 from shardgate.internal_api import partition_path
 from shardgate.versions import VersionClock
+from storage_node.keys import STORE
 
 
 async def _requests_seen(node_client: Client, method: str) -> int:
@@ -31,16 +32,16 @@ async def _requests_seen(node_client: Client, method: str) -> int:
 
 
 async def _start_truncated_put(
-    node_client: Client, version: str
+    node_client: Client, version: str, sent: int = 1000
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a raw connection and send a PUT promising 1,000,000 bytes, then only 1,000."""
+    """Open a raw connection and send a PUT promising 10,000,000 bytes, then only `sent`."""
     path = locate()[2]
-    headers = {**signed("PUT", path), **identity(version), "Content-Length": "1000000"}
+    headers = {**signed("PUT", path), **identity(version), "Content-Length": "10000000"}
     head = f"PUT {path} HTTP/1.1\r\nHost: node\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
     assert node_client.server.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", node_client.server.port)
-    writer.write(head.encode() + os.urandom(1000))
+    writer.write(head.encode() + os.urandom(sent))
     await writer.drain()
     return reader, writer
 
@@ -57,6 +58,9 @@ async def _hang_up(writer: asyncio.StreamWriter, node_client: Client) -> None:
 
 def _tmp_files(data_dir: Path) -> list[Path]:
     return list((data_dir / "tmp").iterdir())
+
+
+ON_DISK = 3 * 1024 * 1024  # past the node's first chunk, which it holds before creating a file
 
 
 async def test_truncated_body_is_never_visible(
@@ -76,7 +80,7 @@ async def test_truncated_body_is_never_visible(
 async def test_body_cut_mid_stream_removes_temp_file(
     node_client: Client, clock: VersionClock, tmp_path: Path
 ) -> None:
-    _, writer = await _start_truncated_put(node_client, clock.next())
+    _, writer = await _start_truncated_put(node_client, clock.next(), ON_DISK)
 
     async def writing() -> bool:
         return len(_tmp_files(tmp_path)) == 1
@@ -113,21 +117,23 @@ async def test_hang_up_while_temp_file_opens_removes_it(
     node_client: Client, clock: VersionClock, tmp_path: Path
 ) -> None:
     """The test server cancels the handler of a node_client that hangs up; holding the executor
-    makes the hang-up land, every time, while the temp file is created but not yet handed over."""
-    loop = asyncio.get_running_loop()
+    makes the hang-up land, every time, while the disk thread has created the temp file but not
+    yet handed it over; the handler's clean-up must still find and remove it."""
     executor = HeldExecutor()
-    loop.set_default_executor(executor)
+    node_client.server.app[STORE].pool = executor
     try:
-        _, writer = await _start_truncated_put(node_client, clock.next())
+        _, writer = await _start_truncated_put(node_client, clock.next(), ON_DISK)
 
         async def created() -> bool:
             return len(_tmp_files(tmp_path)) == 1
 
         await wait_until(created)
-        await _hang_up(writer, node_client)
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.2)  # the server cancels the handler while its disk job is held
     finally:
         executor.release.set()
-    await loop.run_in_executor(None, lambda: None)
+    await _hang_up(writer, node_client)
 
     async def tmp_empty() -> bool:
         return not _tmp_files(tmp_path)

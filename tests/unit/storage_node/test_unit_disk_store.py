@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
 import hashlib
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,11 +64,91 @@ async def test_commit_leaves_no_temp_files(store: DiskStore) -> None:
 
 async def test_abort_leaves_no_temp_files(store: DiskStore) -> None:
     writer = await store.create_writer(PART, HASH)
-    await writer.write(b"abandoned")
+    await writer.write(b"aban")
+    await writer.write(b"doned")
     assert len(tmp_files(store)) == 1
     await writer.abort()
     assert tmp_files(store) == []
     assert files_under(store.root) == []
+
+
+class CountingPool(ThreadPoolExecutor):
+    """A disk pool that counts hops, and can hold every job until told to run it."""
+
+    def __init__(self) -> None:
+        super().__init__(4)
+        self.hops = 0
+        self.go = threading.Event()
+        self.go.set()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.hops += 1
+
+        def held() -> Any:
+            self.go.wait(10)
+            return fn(*args, **kwargs)
+
+        return super().submit(held)
+
+
+@pytest.fixture
+def counted(store: DiskStore) -> Iterator[CountingPool]:
+    store.pool.shutdown()
+    store.pool = CountingPool()
+    yield store.pool
+    store.pool.go.set()
+    store.pool.shutdown()
+
+
+async def test_a_body_of_one_chunk_goes_to_disk_in_one_hop(
+    store: DiskStore, counted: CountingPool
+) -> None:
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"one chunk")
+    assert (counted.hops, tmp_files(store)) == (0, [])  # held: no file yet
+    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=9)
+    assert counted.hops == 1
+    assert meta.etag == hashlib.md5(b"one chunk", usedforsecurity=False).hexdigest()
+    assert store.data_path(PART, HASH, V1).read_bytes() == b"one chunk"
+    assert await store.newest(PART, HASH) == meta
+
+
+async def test_the_held_chunk_goes_first_when_a_second_arrives(
+    store: DiskStore, counted: CountingPool
+) -> None:
+    writer = await store.create_writer(PART, HASH)
+    for chunk in (b"first ", b"second ", b"third"):
+        await writer.write(chunk)
+    assert counted.hops == 2
+    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=18)
+    data = b"first second third"
+    assert store.data_path(PART, HASH, V1).read_bytes() == data
+    assert meta.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+async def test_sha256_counts_the_held_chunk(store: DiskStore) -> None:
+    writer = await store.create_writer(PART, HASH, sha256=True)
+    await writer.write(b"held")
+    assert await writer.sha256() == hashlib.sha256(b"held").hexdigest()
+    await writer.abort()
+    assert files_under(store.root) == []
+
+
+async def test_abort_waits_for_a_hop_its_writer_stopped_awaiting(
+    store: DiskStore, counted: CountingPool
+) -> None:
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"held")
+    counted.go.clear()
+    writing = asyncio.ensure_future(writer.write(b"creates the file"))
+    await asyncio.sleep(0.05)
+    writing.cancel()  # the client hung up while the disk thread is about to create the file
+    aborting = asyncio.ensure_future(writer.abort())
+    await asyncio.sleep(0.05)
+    counted.go.set()
+    await aborting
+    assert files_under(store.root) == []
+    assert store.active_tmp == set()
 
 
 async def test_superseded_commit_leaves_no_temp_files(store: DiskStore) -> None:
@@ -123,6 +208,7 @@ async def test_newer_tombstone_removes_older_data(store: DiskStore) -> None:
 async def test_crash_before_commit_leaves_only_a_temp_file(store: DiskStore) -> None:
     writer = await store.create_writer(PART, HASH)
     await writer.write(b"x" * 100_000)
+    await writer.write(b"y" * 100_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         del writer
@@ -170,8 +256,9 @@ async def test_active_tmp_tracks_writes_in_progress(store: DiskStore) -> None:
     first = await store.create_writer(PART, HASH)
     second = await store.create_writer(PART, "b" * 32)
     await first.write(b"1")
-    assert store.active_tmp == set(tmp_files(store))
+    await first.write(b"2")
     assert len(store.active_tmp) == 2
+    assert set(tmp_files(store)) < store.active_tmp  # the second has nothing on disk yet
     await first.abort()
     await second.abort()
     assert store.active_tmp == set()

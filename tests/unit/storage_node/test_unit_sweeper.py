@@ -115,7 +115,8 @@ async def test_old_idle_tmp_goes_young_and_active_stay(
     age(store.tmp / "dead.tmp", GRACE + 50)
     age(store.tmp / "notes.txt", GRACE + 50)  # not the sweeper's pattern
     writer = await store.create_writer(PART, HASH)  # a write in progress, however old
-    await writer.write(b"streaming")
+    await writer.write(b"stream")
+    await writer.write(b"ing")  # the second chunk has the file created
     (active,) = store.active_tmp
     age(active, 10 * GRACE)
     report = await sweeper.sweep(dry_run=False)
@@ -228,7 +229,8 @@ async def test_active_pending_upload_is_never_swept(
 ) -> None:
     await store.uploads.claim("busy", NOW - 5000)  # deadline long past, body still arriving
     writer = await store.create_writer(PART, HASH)
-    await writer.write(b"slow")
+    await writer.write(b"sl")
+    await writer.write(b"ow")
     (tmp,) = store.active_tmp
     age(tmp, 10 * GRACE)
     age(store.uploads.state_file("busy"), 10 * GRACE)
