@@ -4,10 +4,11 @@ sums and size, then commit it into place atomically, as a version or as a pendin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -214,14 +215,18 @@ class DiskWriter:
             return
         self._done = True
         self._held = None
-        if self._job is not None and not self._job.done():
-            await asyncio.wait([asyncio.wrap_future(self._job)])
-        if self._fh is None:
+        job = self._job
+        if self._fh is None and (job is None or job.done()):
             self._store.release_tmp(self._path)  # nothing was created
             return
-        await asyncio.get_running_loop().run_in_executor(self._store.pool, self._abort_sync)
+        # Shielded: once asked for, the clean-up runs even if this abort is cancelled in turn.
+        cleanup = self._store.pool.submit(self._abort_sync, job)
+        await asyncio.shield(asyncio.wrap_future(cleanup))
 
-    def _abort_sync(self) -> None:
-        if self._fh is not None and not self._fh.closed:
-            self._fh.close()
+    def _abort_sync(self, job: Future[Any] | None) -> None:
+        if job is not None:
+            wait([job])  # a hop the caller stopped awaiting may still be creating the file
+        if self._fh is not None:
+            with contextlib.suppress(OSError):  # a full disk fails the flush: the file goes anyway
+                self._fh.close()
         self._discard_tmp()

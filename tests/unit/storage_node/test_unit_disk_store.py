@@ -21,7 +21,7 @@ from storage_node import disk_writer
 from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
 from storage_node.disk_io import start_writeback
-from storage_node.errors import BadDigest, IncompleteBody, Superseded
+from storage_node.errors import BadDigest, IncompleteBody, InsufficientStorage, Superseded
 from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import LocalFiles
 
@@ -148,6 +148,48 @@ async def test_abort_waits_for_a_hop_its_writer_stopped_awaiting(
     counted.go.set()
     await aborting
     assert files_under(store.root) == []
+    assert store.active_tmp == set()
+
+
+async def test_an_abort_cancelled_in_turn_still_cleans_up(
+    store: DiskStore, counted: CountingPool
+) -> None:
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"held")
+    counted.go.clear()
+    writing = asyncio.ensure_future(writer.write(b"creates the file"))
+    await asyncio.sleep(0.05)
+    writing.cancel()
+    aborting = asyncio.ensure_future(writer.abort())
+    await asyncio.sleep(0.05)
+    aborting.cancel()  # a second cancel, as a server shutting down gives its handlers
+    counted.go.set()
+    await writer.abort()
+    store.pool.shutdown(wait=True)  # every job has run
+    assert files_under(store.root) == []
+    assert store.active_tmp == set()
+
+
+async def test_a_disk_full_at_the_flush_leaves_nothing_and_says_507(
+    store: DiskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = Path.open
+
+    def full_disk(path: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode == "xb":  # the tmp file is created, and every flush to it fails with ENOSPC
+            real_open(path, mode).close()
+            return real_open(Path("/dev/full"), "wb")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", full_disk)
+    writer = await store.create_writer(PART, HASH)
+    await writer.write(b"small")
+    with pytest.raises(InsufficientStorage):
+        try:
+            await writer.commit(NewVersion("bkt", KEY, V1), expected_size=5)
+        finally:
+            await writer.abort()
+    assert tmp_files(store) == []
     assert store.active_tmp == set()
 
 
