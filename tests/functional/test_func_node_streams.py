@@ -173,3 +173,31 @@ async def test_large_object_read(node_client: Client, clock: VersionClock) -> No
     received = await resp.read()
     assert len(received) == len(body)
     assert hashlib.md5(received).digest() == hashlib.md5(body).digest()
+
+
+@pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
+@pytest.mark.parametrize(("size", "sent_by_sendfile"), [(1 << 20, False), ((1 << 20) + 1, True)])
+async def test_a_version_of_one_chunk_is_written_and_a_bigger_one_sent_by_sendfile(
+    node_client: Client,
+    clock: VersionClock,
+    monkeypatch: pytest.MonkeyPatch,
+    size: int,
+    sent_by_sendfile: bool,
+) -> None:
+    """Up to the node's chunk size (1 MiB) a version is read whole in one hop and written."""
+    body = os.urandom(size)
+    assert (await put(node_client, body, clock.next())).status == 201
+    loop = asyncio.get_running_loop()
+    sendfiles: list[int] = []
+    real = loop.sendfile
+
+    async def counted(transport: Any, file: Any, offset: int = 0, count: int | None = None) -> int:
+        sendfiles.append(count or 0)
+        return await real(transport, file, offset, count)
+
+    monkeypatch.setattr(loop, "sendfile", counted)
+    whole = await get(node_client)
+    assert hashlib.sha256(await whole.read()).digest() == hashlib.sha256(body).digest()
+    part = await get(node_client, Range="bytes=1000-")
+    assert (part.status, await part.read()) == (206, body[1000:])
+    assert bool(sendfiles) is sent_by_sendfile
