@@ -9,7 +9,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, wait
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -146,15 +146,13 @@ class DiskWriter:
 
     def _commit_pending_sync(self, upload: PendingUpload) -> PendingUpload:
         self._sync().close()
-        done = PendingUpload(
-            **{
-                **asdict(upload),
-                "size": self._size,
-                "etag": self._etag(),
-                "sha256": self._sha256.hexdigest() if self._sha256 is not None else None,
-                "blocks": self._blocks.finish(),
-                "block_sum": CRC32C,
-            }
+        done = replace(
+            upload,
+            size=self._size,
+            etag=self._etag(),
+            sha256=self._sha256.hexdigest() if self._sha256 is not None else None,
+            blocks=self._blocks.finish(),
+            block_sum=CRC32C,
         )
         try:
             self._store.uploads.receive(self._path, done)

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,14 +131,12 @@ class DiskPendingUploads:
             block_sum=upload.block_sum,
         )
         self._store.install(target, meta, self.data(upload.upload_id))
-        self.write_state(
-            PendingUpload(**{**asdict(upload), "state": "published", "version": new.version})
-        )
+        self.write_state(replace(upload, state="published", version=new.version))
         return meta
 
     async def drop(self, upload: PendingUpload) -> None:
         def drop() -> None:
             self.data(upload.upload_id).unlink(missing_ok=True)
-            self.write_state(PendingUpload(**{**asdict(upload), "state": "dropped"}))
+            self.write_state(replace(upload, state="dropped"))
 
         await asyncio.get_running_loop().run_in_executor(self._store.pool, drop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -45,7 +45,7 @@ class PendingUpload:
     copies: tuple[str, ...] = ()  # on that node: the peers that acknowledged an early copy
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        return json.dumps(vars(self), sort_keys=True).encode()  # asdict deep-copies: slow
 
     @classmethod
     def from_json(cls, raw: bytes) -> PendingUpload:
@@ -80,7 +80,7 @@ class ObjectMeta:
     block_sum: str = "crc32"  # which CRC; absent (the first format) means zlib's CRC-32
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode()
+        return json.dumps(vars(self), sort_keys=True).encode()  # asdict deep-copies: slow
 
     @classmethod
     def from_json(cls, raw: bytes) -> ObjectMeta:
