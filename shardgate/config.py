@@ -43,6 +43,9 @@ class NodeConfig:
     body_idle_timeout: float = 60.0
     copy_stall_timeout: float = 10.0  # an early copy's peer that takes no data this long is dropped
     io_threads: int = 32
+    # Versions of one block (1 MiB) are served from memory, which a slow reader holds (with the
+    # transport's copy: each counts twice): past this much, reads go by sendfile and hold nothing.
+    inline_read_bytes: int = 64 * MiB
     sweep_interval: float = 600.0  # 0 turns the periodic sweep off (`shardgate sweep` still runs)
     sweep_grace: float = 3600.0  # debris younger than this is left alone
     tombstone_reclaim_age: float = 7 * 86400.0  # longer than any node stays down unrepaired

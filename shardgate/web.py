@@ -57,6 +57,9 @@ def error_response(exc: ShardgateError) -> web.Response:
     return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
 
 
+INTERNAL_ERROR = {"error": {"code": "InternalError", "message": "internal error; see server log"}}
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as DESIGN.md's JSON error body, whoever raised it."""
@@ -73,15 +76,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=exc.status, headers=headers)
     except asyncio.CancelledError:
         raise
-    except ConnectionResetError:
-        # The client went away mid-request: routine, and nothing can be sent back. aiohttp drops
-        # an answer to a closed connection quietly; raising would log a traceback instead.
-        log.info("client went away during %s %s", request.method, request.path)
-        return web.Response(status=499, reason="Client Closed Request")
+    except ConnectionError as exc:
+        # A reset, or aiohttp's "Connection lost" when a write finds the client gone: routine,
+        # and nothing can be sent back. aiohttp drops an answer to a closed connection quietly;
+        # raising would log a traceback instead. A failure on any other connection is ours.
+        transport = request.transport
+        if isinstance(exc, ConnectionResetError) or transport is None or transport.is_closing():
+            log.info("client went away during %s %s", request.method, request.path)
+            return web.Response(status=499, reason="Client Closed Request")
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(INTERNAL_ERROR, status=500)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        body = {"error": {"code": "InternalError", "message": "internal error; see server log"}}
-        return web.json_response(body, status=500)
+        return web.json_response(INTERNAL_ERROR, status=500)
 
 
 @web.middleware

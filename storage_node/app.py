@@ -15,9 +15,11 @@ from shardgate.config import NodeConfig
 from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 from storage_node.auth import signature_middleware
+from storage_node.byte_budget import ByteBudget
 from storage_node.disk import DiskStore
 from storage_node.keys import (
     CONFIG,
+    INLINE_READS,
     METRICS,
     PEERS,
     QUARANTINE,
@@ -53,6 +55,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     if store is None:
         store = DiskStore(config.data_dir, fsync=config.fsync, io_threads=config.io_threads)
     app[STORE] = store
+    app[INLINE_READS] = ByteBudget(config.inline_read_bytes)
     app[REGISTRY_KEY] = registry
     app[METRICS] = NodeMetrics.create(registry)
     app.cleanup_ctx.append(_peers)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ring import RingWatch
 from shardgate.config import NodeConfig
+from storage_node.byte_budget import ByteBudget
 from storage_node.metrics import NodeMetrics
 from storage_node.peers import PeerClient
 from storage_node.replicator import Replicator
@@ -22,3 +23,4 @@ SWEEPER = web.AppKey("sweeper", Sweeper)
 REPLICATOR = web.AppKey("replicator", Replicator)
 QUARANTINE = web.AppKey("quarantine", Quarantine)
 SCRUBBER = web.AppKey("scrubber", Scrubber)
+INLINE_READS = web.AppKey("inline_reads", ByteBudget)  # whole versions held for readers

@@ -18,7 +18,7 @@ from func_node_kit import Client, get, identity, locate, put, signed
 
 from shardgate.internal_api import partition_path
 from shardgate.versions import VersionClock
-from storage_node.keys import STORE
+from storage_node.keys import INLINE_READS, STORE
 
 
 async def _requests_seen(node_client: Client, method: str) -> int:
@@ -176,15 +176,25 @@ async def test_large_object_read(node_client: Client, clock: VersionClock) -> No
 
 
 @pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
-@pytest.mark.parametrize(("size", "sent_by_sendfile"), [(1 << 20, False), ((1 << 20) + 1, True)])
-async def test_a_version_of_one_chunk_is_written_and_a_bigger_one_sent_by_sendfile(
+@pytest.mark.parametrize(
+    ("size", "budget", "sent_by_sendfile"),
+    [
+        (1 << 20, 64 << 20, False),
+        ((1 << 20) + 1, 64 << 20, True),
+        (1 << 20, (2 << 20) - 1, True),  # a body counts twice: itself and the transport's copy
+    ],
+)
+async def test_a_version_of_one_block_is_written_and_others_sent_by_sendfile(
     node_client: Client,
     clock: VersionClock,
     monkeypatch: pytest.MonkeyPatch,
     size: int,
+    budget: int,
     sent_by_sendfile: bool,
 ) -> None:
-    """Up to the node's chunk size (1 MiB) a version is read whole in one hop and written."""
+    """Up to one block (1 MiB) a version is read whole in one hop and written, while the node
+    holds less than `inline_read_bytes` of such bodies; anything else goes by sendfile."""
+    node_client.server.app[INLINE_READS].limit = budget
     body = os.urandom(size)
     assert (await put(node_client, body, clock.next())).status == 201
     loop = asyncio.get_running_loop()
@@ -201,3 +211,4 @@ async def test_a_version_of_one_chunk_is_written_and_a_bigger_one_sent_by_sendfi
     part = await get(node_client, Range="bytes=1000-")
     assert (part.status, await part.read()) == (206, body[1000:])
     assert bool(sendfiles) is sent_by_sendfile
+    assert node_client.server.app[INLINE_READS].held == 0
