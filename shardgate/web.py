@@ -8,6 +8,7 @@ launchers and tests can start it on port 0 and read the address instead of guess
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -77,18 +78,28 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except asyncio.CancelledError:
         raise
     except ConnectionError as exc:
-        # A reset, or aiohttp's "Connection lost" when a write finds the client gone: routine,
-        # and nothing can be sent back. aiohttp drops an answer to a closed connection quietly;
-        # raising would log a traceback instead. A failure on any other connection is ours.
-        transport = request.transport
-        if isinstance(exc, ConnectionResetError) or transport is None or transport.is_closing():
-            log.info("client went away during %s %s", request.method, request.path)
+        # The client went away mid-answer: routine, and nothing can be sent back. aiohttp drops an
+        # answer to a closed connection quietly; raising would log a traceback instead. Outgoing
+        # calls wrap their own socket errors (ClientOSError), so these are the client's socket.
+        if _client_gone(request, exc):
+            log.info("client went away during %s %s: %r", request.method, request.path, exc)
             return web.Response(status=499, reason="Client Closed Request")
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(INTERNAL_ERROR, status=500)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response(INTERNAL_ERROR, status=500)
+
+
+def _client_gone(request: web.Request, exc: ConnectionError) -> bool:
+    """A reset or broken pipe (sendfile reports the socket's own error), or aiohttp's plain
+    "Connection lost" once the transport is gone or closing."""
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return True
+    if exc.errno == errno.ENOTCONN:
+        return True
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 @web.middleware

@@ -3,6 +3,7 @@ with a traceback in the log."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from unittest import mock
@@ -14,10 +15,14 @@ from aiohttp.test_utils import make_mocked_request
 from shardgate.web import error_middleware
 
 
-def _request(closing: bool) -> web.Request:
+def _request(closing: bool | None) -> web.Request:
+    """None: the transport is already gone, as aiohttp leaves it when the client hangs up."""
     transport = mock.Mock()
     transport.is_closing.return_value = closing
-    return make_mocked_request("GET", "/objects/x", transport=transport)
+    request = make_mocked_request("GET", "/objects/x", transport=transport)
+    if closing is None:
+        request.protocol.transport = None
+    return request
 
 
 def _raising(exc: BaseException) -> web.RequestHandler:
@@ -31,11 +36,14 @@ def _raising(exc: BaseException) -> web.RequestHandler:
     ("exc", "closing"),
     [
         (ConnectionError("Connection lost"), True),  # aiohttp's drain() once the client is gone
+        (ConnectionError("Connection lost"), None),
         (ConnectionResetError("reset by peer"), False),
+        (BrokenPipeError(errno.EPIPE, "broken pipe"), False),  # sendfile's own socket error
+        (ConnectionError(errno.ENOTCONN, "socket is not connected"), False),
     ],
 )
 async def test_a_client_gone_mid_answer_is_a_499_logged_as_info(
-    exc: BaseException, closing: bool, caplog: pytest.LogCaptureFixture
+    exc: BaseException, closing: bool | None, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="shardgate.web")
     response = await error_middleware(_request(closing), _raising(exc))
