@@ -134,17 +134,24 @@ async def test_sha256_counts_the_held_chunk(store: DiskStore) -> None:
     assert files_under(store.root) == []
 
 
-async def test_abort_waits_for_a_hop_its_writer_stopped_awaiting(
-    store: DiskStore, counted: CountingPool
-) -> None:
+async def _abort_during_held_hop(store: DiskStore, counted: CountingPool) -> asyncio.Future[None]:
+    """A writer whose client hung up while the disk thread, held, was about to create the file;
+    returns its abort, started while the hop is still held."""
     writer = await store.create_writer(PART, HASH)
     await writer.write(b"held")
     counted.go.clear()
     writing = asyncio.ensure_future(writer.write(b"creates the file"))
     await asyncio.sleep(0.05)
-    writing.cancel()  # the client hung up while the disk thread is about to create the file
+    writing.cancel()
     aborting = asyncio.ensure_future(writer.abort())
     await asyncio.sleep(0.05)
+    return aborting
+
+
+async def test_abort_waits_for_a_hop_its_writer_stopped_awaiting(
+    store: DiskStore, counted: CountingPool
+) -> None:
+    aborting = await _abort_during_held_hop(store, counted)
     counted.go.set()
     await aborting
     assert files_under(store.root) == []
@@ -154,17 +161,9 @@ async def test_abort_waits_for_a_hop_its_writer_stopped_awaiting(
 async def test_an_abort_cancelled_in_turn_still_cleans_up(
     store: DiskStore, counted: CountingPool
 ) -> None:
-    writer = await store.create_writer(PART, HASH)
-    await writer.write(b"held")
-    counted.go.clear()
-    writing = asyncio.ensure_future(writer.write(b"creates the file"))
-    await asyncio.sleep(0.05)
-    writing.cancel()
-    aborting = asyncio.ensure_future(writer.abort())
-    await asyncio.sleep(0.05)
+    aborting = await _abort_during_held_hop(store, counted)
     aborting.cancel()  # a second cancel, as a server shutting down gives its handlers
     counted.go.set()
-    await writer.abort()
     store.pool.shutdown(wait=True)  # every job has run
     assert files_under(store.root) == []
     assert store.active_tmp == set()
