@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -206,7 +207,10 @@ def nodes_holding(cluster: DevCluster, etag: str, size: int) -> set[str]:
     found = set()
     for node_id in cluster.node_ids:
         for meta_file in (cluster.data / node_id / "objects").rglob("*.meta"):
-            meta = json.loads(meta_file.read_text())
+            try:
+                meta = json.loads(meta_file.read_text())
+            except FileNotFoundError:
+                continue  # withdrawn or reclaimed between the listing and the read: not held
             if meta["etag"] == etag and meta["size"] == size:
                 found.add(node_id)
     return found
@@ -341,11 +345,12 @@ def object_files(cluster: DevCluster, bucket: str, key: str) -> tuple[str, ...]:
 
 def committed_bytes(cluster: DevCluster) -> int:
     """Bytes of committed versions on every node (empty directories may remain)."""
-    return sum(
-        path.stat().st_size
-        for node_id in cluster.node_ids
-        for path in (cluster.data / node_id / "objects").rglob("*.data")
-    )
+    total = 0
+    for node_id in cluster.node_ids:
+        for path in (cluster.data / node_id / "objects").rglob("*.data"):
+            with contextlib.suppress(FileNotFoundError):  # reclaimed since the listing
+                total += path.stat().st_size
+    return total
 
 
 @dataclass(frozen=True)
