@@ -58,9 +58,6 @@ def error_response(exc: ShardgateError) -> web.Response:
     return web.json_response(exc.body(), status=exc.status, headers=exc.headers)
 
 
-INTERNAL_ERROR = {"error": {"code": "InternalError", "message": "internal error; see server log"}}
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as DESIGN.md's JSON error body, whoever raised it."""
@@ -77,18 +74,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=exc.status, headers=headers)
     except asyncio.CancelledError:
         raise
-    except ConnectionError as exc:
+    except Exception as exc:
         # The client went away mid-answer: routine, and nothing can be sent back. aiohttp drops an
         # answer to a closed connection quietly; raising would log a traceback instead. Outgoing
         # calls wrap their own socket errors (ClientOSError), so these are the client's socket.
-        if _client_gone(request, exc):
+        if isinstance(exc, ConnectionError) and _client_gone(request, exc):
             log.info("client went away during %s %s: %r", request.method, request.path, exc)
             return web.Response(status=499, reason="Client Closed Request")
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(INTERNAL_ERROR, status=500)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.json_response(INTERNAL_ERROR, status=500)
+        body = {"error": {"code": "InternalError", "message": "internal error; see server log"}}
+        return web.json_response(body, status=500)
 
 
 def _client_gone(request: web.Request, exc: ConnectionError) -> bool:
