@@ -30,6 +30,8 @@ from ring import Node, Ring
 from shardgate.block_sums import BlockSums
 from shardgate.vouch_trailer import encode_trailer
 
+INLINE_HASH_BYTES = 32 * 1024  # md5 and CRC-32C of this much took 45 us here: less than a hop
+
 log = logging.getLogger(__name__)
 
 
@@ -266,11 +268,17 @@ class ReplicatedWriter:
             total += len(chunk)
             if total > req.max_size:
                 raise EntityTooLarge(f"object exceeds the {req.max_size}-byte limit")
-            # hashlib releases the GIL: the digests run on another core while replicas take a chunk.
-            hashing = loop.run_in_executor(None, _update, md5, sha, sums, chunk)
+            if len(chunk) <= INLINE_HASH_BYTES:
+                _update(md5, sha, sums, chunk)  # cheaper here than a hop to a thread and back
+                hashing = None
+            else:
+                # hashlib releases the GIL: the digests run on another core while replicas take
+                # a chunk.
+                hashing = loop.run_in_executor(None, _update, md5, sha, sums, chunk)
             if held is not None:
                 await self._offer(held, slots, need)
-            await hashing
+            if hashing is not None:
+                await hashing
             held = chunk
             self._metrics.received_bytes.inc(len(chunk))
         if total == 0 and req.check_head is not None:
