@@ -266,8 +266,9 @@ def render(results: BenchResults) -> str:
         "## Setup",
         "",
         *(f"- **{TITLES[t]}**: {results.targets[t]}" for t in _targets_present(results)),
-        "- **Durability differs**: every shardgate replica fsyncs the data file, the metadata "
-        "file and the directory before it acknowledges; a write needs 2 of 3 (W=2), and the "
+        "- **Durability differs**: every shardgate replica fsyncs the version's file (its "
+        "bytes and metadata) and the directory before it acknowledges; a write needs 2 of 3 "
+        "(W=2), and the "
         "gateway waits for the third to finish too. "
         "SeaweedFS does not fsync by default: its writes are acknowledged from the page cache. "
         "shardgate's durability was not weakened to match.",

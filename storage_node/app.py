@@ -30,7 +30,6 @@ from storage_node.keys import (
     SWEEPER,
 )
 from storage_node.metrics import NodeMetrics, refresh_disk_gauges, refresh_inventory
-from storage_node.objects import stamp_validators
 from storage_node.peers import PeerClient
 from storage_node.replicator import Replicator
 from storage_node.replicator_metrics import ReplicatorMetrics
@@ -76,7 +75,6 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
             # After _peers: the replicator pushes through the peer client.
             app.cleanup_ctx.append(_replicator_of(store))
             app.cleanup_ctx.append(every(lambda a: a[CONFIG].replicate_interval, _replicate))
-    app.on_response_prepare.append(stamp_validators)
     stamp_responses(app)
     app.cleanup_ctx.append(
         every(lambda a: a[CONFIG].metrics_interval, _refresh_disk_gauges, immediately=True)

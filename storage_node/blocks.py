@@ -23,8 +23,9 @@ _SUM_OF: dict[str, Callable[[bytes], int]] = {CRC32C: google_crc32c.value, CRC32
 
 def checked_block(fd: int, index: int, size: int, sums: Sequence[int], kind: str) -> bytes:
     """Block `index` of an open file of `size` bytes, if it has its checksum in `sums`."""
-    block = os.pread(fd, BLOCK_SIZE, index * BLOCK_SIZE)
-    if len(block) != min(BLOCK_SIZE, size - index * BLOCK_SIZE):
+    wanted = min(BLOCK_SIZE, size - index * BLOCK_SIZE)  # the version's trailer follows it
+    block = os.pread(fd, wanted, index * BLOCK_SIZE)
+    if len(block) != wanted:
         raise ReplicaCorrupt(f"the file ends inside block {index}; the copy is quarantined")
     if block_sum(block, kind) != sums[index]:
         raise ReplicaCorrupt(f"block {index} fails its checksum; the copy is quarantined")

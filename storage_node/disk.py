@@ -1,8 +1,8 @@
 """The disk store: one directory tree per node, written atomically and read with sendfile.
 
 Layout under the data directory:
-    objects/<partition>/<hash>/<version>.data   the bytes of a committed version
-    objects/<partition>/<hash>/<version>.meta   its metadata; its rename is the commit point
+    objects/<partition>/<hash>/<version>.data   a committed version: its bytes, then its
+                                                metadata (version_file); its rename commits it
     objects/<partition>/<hash>/<version>.ts     a tombstone
     tmp/<uuid>.tmp                              writes in progress (the sweeper's pattern)
 Object paths come from the hash of bucket/key, never from the key itself.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import uuid
@@ -23,12 +24,17 @@ from pathlib import Path
 from storage_node.disk_io import fsync_dir, storage_errors
 from storage_node.disk_writer import DiskWriter
 from storage_node.errors import Superseded
+from storage_node.layout_upgrade import upgrade_layout
 from storage_node.pending_store import DiskPendingUploads
 from storage_node.records import ObjectMeta, Vouched
 from storage_node.store import Usage
+from storage_node.version_file import NoTrailer, read_meta_at
+
+log = logging.getLogger(__name__)
 
 TMP_SUFFIX = ".tmp"
 READ_CHUNK = 256 * 1024
+LIST_ATTEMPTS = 5  # each a commit replacing the newest version between a listing and its read
 
 
 class DiskStore:
@@ -44,6 +50,7 @@ class DiskStore:
         self.tmp = root / "tmp"
         for directory in (self.objects, self.tmp):
             directory.mkdir(parents=True, exist_ok=True)
+        upgrade_layout(self)
         self.active_tmp: set[Path] = set()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.uploads = DiskPendingUploads(self)
@@ -78,21 +85,21 @@ class DiskStore:
                 os.fsync(fh.fileno())
 
     def install(self, target: Path, meta: ObjectMeta, data: Path | None = None) -> None:
-        """Put a version in place: its data file (already durable) first, then its metadata,
-        whose rename is the commit point (a .ts for a tombstone); then drop what it replaces."""
-        meta_tmp = self.tmp_path()
+        """Put a version in place by one rename, the commit point: its file, already durable
+        with its trailer, or else a tombstone written here; then drop what it replaces."""
+        written = None
+        if data is None:
+            written = data = self.tmp_path()
+            self.write_durably(data, meta.to_json())
         try:
-            self.write_durably(meta_tmp, meta.to_json())
             self.make_dirs(target)
-            # A crash between the two renames leaves an orphan .data readers never consider.
-            if data is not None:
-                os.rename(data, target / f"{meta.version}.data")
-            os.rename(meta_tmp, target / f"{meta.version}.{'ts' if meta.tombstone else 'meta'}")
+            os.rename(data, target / f"{meta.version}.{'ts' if meta.tombstone else 'data'}")
             if self.fsync:
                 fsync_dir(target)
         finally:
-            meta_tmp.unlink(missing_ok=True)
-            self.release_tmp(meta_tmp)
+            if written is not None:
+                written.unlink(missing_ok=True)
+                self.release_tmp(written)
         self.drop_older(target, meta.version)
 
     def make_dirs(self, target: Path) -> None:
@@ -108,27 +115,59 @@ class DiskStore:
                 fsync_dir(directory.parent)
 
     @staticmethod
-    def versions_of(target: Path) -> tuple[set[str], set[str], set[str]]:
+    def versions_of(target: Path) -> tuple[set[str], set[str]]:
+        """The committed versions and tombstones, by name alone."""
         data: set[str] = set()
-        metas: set[str] = set()
         tombstones: set[str] = set()
         try:
             names = os.listdir(target)
         except FileNotFoundError:
-            return data, metas, tombstones
+            return data, tombstones
         for name in names:
             stem, _, suffix = name.partition(".")
-            {"data": data, "meta": metas, "ts": tombstones}.get(suffix, set()).add(stem)
-        return data, metas, tombstones
+            {"data": data, "ts": tombstones}.get(suffix, set()).add(stem)
+        return data, tombstones
 
     def newest_sync(self, target: Path) -> ObjectMeta | None:
-        data, metas, tombstones = self.versions_of(target)
-        candidates = (data & metas) | tombstones
-        if not candidates:
-            return None
-        newest = max(candidates)
-        suffix = "ts" if newest in tombstones else "meta"
-        return ObjectMeta.from_json((target / f"{newest}.{suffix}").read_bytes())
+        for _ in range(LIST_ATTEMPTS):
+            data, tombstones = self.versions_of(target)
+            try:
+                return self._newest_of(target, data | tombstones, tombstones)
+            except FileNotFoundError:
+                continue  # replaced since the listing: look again
+        raise FileNotFoundError(f"{target} changed under every one of {LIST_ATTEMPTS} reads")
+
+    def _newest_of(
+        self, target: Path, versions: set[str], tombstones: set[str]
+    ) -> ObjectMeta | None:
+        for version in sorted(versions, reverse=True):
+            if version in tombstones:
+                return ObjectMeta.from_json((target / f"{version}.ts").read_bytes())
+            try:
+                return read_meta_at(target / f"{version}.data")
+            except NoTrailer as exc:
+                # Its end is damaged: out of the way, so the replicator's digests differ and it
+                # pushes a sound copy, and last-writer-wins compares with what is readable.
+                log.error("%s/%s.data is unreadable, quarantined: %s", target, version, exc)
+                self.set_aside(target, version)
+        return None
+
+    def set_aside(self, target: Path, version: str, suffixes: tuple[str, ...] = ("data",)) -> bool:
+        """Move a version's files to quarantine/, kept for inspection; False if none is there."""
+        sources = [target / f"{version}.{suffix}" for suffix in suffixes]
+        sources = [source for source in sources if source.exists()]
+        if not sources:
+            return False
+        aside = self.root / "quarantine" / target.relative_to(self.objects)
+        aside.mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            os.replace(source, aside / source.name)
+        if self.fsync:
+            fsync_dir(target)
+            fsync_dir(aside)
+        with contextlib.suppress(OSError):
+            target.rmdir()
+        return True
 
     def drop_older(self, target: Path, keep: str) -> None:
         """Remove every version older than `keep` (and orphans), after `keep` is durable."""
@@ -196,11 +235,10 @@ class DiskStore:
             )
 
     def _discard_sync(self, target: Path, version: str) -> bool:
-        meta_file = target / f"{version}.meta"
-        if not meta_file.exists():
+        try:
+            (target / f"{version}.data").unlink()
+        except FileNotFoundError:
             return False
-        meta_file.unlink()  # the commit point goes first, so the version vanishes at once
-        (target / f"{version}.data").unlink(missing_ok=True)
         if self.fsync:
             fsync_dir(target)
         with contextlib.suppress(OSError):

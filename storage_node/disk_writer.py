@@ -17,6 +17,7 @@ from shardgate.block_sums import CRC32C, BlockSums
 from storage_node.disk_io import start_writeback, storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
+from storage_node.version_file import trailer
 
 if TYPE_CHECKING:
     from storage_node.disk import DiskStore
@@ -171,7 +172,7 @@ class DiskWriter:
     @storage_errors
     def _commit_sync(self, new: NewVersion) -> ObjectMeta:
         store = self._store
-        self._sync().close()
+        fh = self._file()
         blocks = self._blocks.finish()
         if self._vouched is not None and self._blocks.digest() != self._vouched.blocks_digest:
             raise BadDigest("the body does not match the block checksums its sender vouched for")
@@ -198,6 +199,8 @@ class DiskWriter:
             if current.version == meta.version and current.etag == meta.etag:
                 return current
             raise Superseded(current.version)
+        fh.write(trailer(meta))
+        self._sync().close()
         try:
             store.install(target, meta, self._path)
         finally:
@@ -205,6 +208,9 @@ class DiskWriter:
         return meta
 
     def _discard_tmp(self) -> None:
+        if self._fh is not None:
+            with contextlib.suppress(OSError):  # a full disk fails the flush: the file goes anyway
+                self._fh.close()
         self._path.unlink(missing_ok=True)
         self._store.release_tmp(self._path)
 
@@ -224,7 +230,4 @@ class DiskWriter:
     def _abort_sync(self, job: Future[Any] | None) -> None:
         if job is not None:
             wait([job])  # a hop the caller stopped awaiting may still be creating the file
-        if self._fh is not None:
-            with contextlib.suppress(OSError):  # a full disk fails the flush: the file goes anyway
-                self._fh.close()
         self._discard_tmp()

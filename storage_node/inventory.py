@@ -1,7 +1,7 @@
 """What a node holds, counted for its gauges: live objects, their bytes, and tombstones.
 
-The disk store is counted by listing names (one stat per live object for its size, no file
-read), in the store's own thread pool, every `inventory_interval` seconds rather than per scrape.
+The disk store is counted by listing names and reading each live object's 16-byte footer for
+its size, in the store's own thread pool, every `inventory_interval` seconds, not per scrape.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from storage_node.disk import DiskStore
 from storage_node.memory import MemoryStore
 from storage_node.store import Store
+from storage_node.version_file import NoTrailer, body_size_at
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,11 @@ def count_objects_dir(root: Path) -> Inventory:
                 tombstones += 1
                 continue
             try:
-                object_bytes += os.stat(os.path.join(object_dir, f"{version}.data")).st_size
+                object_bytes += body_size_at(os.path.join(object_dir, f"{version}.data"))
             except FileNotFoundError:
                 continue  # replaced or withdrawn while we walked
+            except NoTrailer:
+                continue  # no footer: the store does not serve it either
             objects += 1
     return Inventory(objects, object_bytes, tombstones)
 
@@ -64,7 +67,7 @@ def _subdirs(path: Path | str) -> list[str]:
 
 
 def _newest(object_dir: str) -> tuple[str, bool] | None:
-    """(version, is tombstone) of the newest committed entry; a .data without .meta is not one."""
+    """(version, is tombstone) of the newest committed entry."""
     try:
         names = os.listdir(object_dir)
     except FileNotFoundError:
@@ -73,7 +76,7 @@ def _newest(object_dir: str) -> tuple[str, bool] | None:
     for name in names:
         stem, _, suffix = name.partition(".")
         suffixes.setdefault(stem, set()).add(suffix)
-    committed = [s for s, kinds in suffixes.items() if "ts" in kinds or {"data", "meta"} <= kinds]
+    committed = [s for s, kinds in suffixes.items() if kinds & {"data", "ts"}]
     if not committed:
         return None
     newest = max(committed)

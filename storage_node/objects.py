@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from aiohttp import hdrs, web
-from aiohttp.abc import AbstractStreamWriter
-from aiohttp.web_request import BaseRequest
 from multidict import CIMultiDict
 
 from ring import object_hash
@@ -45,40 +42,9 @@ from storage_node.errors import (
 )
 from storage_node.keys import CONFIG, INLINE_READS, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
-from storage_node.store import LocalFiles
 from storage_node.verified import CheckedFile, checked_bytes
 
 log = logging.getLogger(__name__)
-
-_CONDITIONAL = (
-    hdrs.IF_MATCH,
-    hdrs.IF_NONE_MATCH,
-    hdrs.IF_MODIFIED_SINCE,
-    hdrs.IF_UNMODIFIED_SINCE,
-    hdrs.IF_RANGE,
-)
-
-
-class StoredFileResponse(web.FileResponse):
-    """A sendfile response whose validators are the stored md5 and version time, stamped on in
-    `stamp_validators` (aiohttp's own are derived from the file's mtime and size)."""
-
-    def __init__(self, path: Any, meta: ObjectMeta, headers: CIMultiDict[str]) -> None:
-        super().__init__(path, headers=headers)
-        self.meta = meta
-
-    async def prepare(self, request: BaseRequest) -> AbstractStreamWriter | None:
-        # The handler prepares it against a request stripped of conditionals; aiohttp then
-        # prepares every returned response again, which FileResponse would redo from scratch.
-        if self.prepared:
-            return self._payload_writer
-        return await super().prepare(request)
-
-
-async def stamp_validators(request: web.Request, response: web.StreamResponse) -> None:
-    if isinstance(response, StoredFileResponse):
-        response.headers[hdrs.ETAG] = f'"{response.meta.etag}"'
-        response.headers[hdrs.LAST_MODIFIED] = http_date(response.meta.version)
 
 
 def http_date(version: str) -> str:
@@ -254,17 +220,6 @@ async def serve_version(
         return web.Response(headers=headers)
     if isinstance(store, DiskStore) and has_checksums(meta):
         return await _serve_checked(request, store, partition, obj_hash, meta, headers)
-    if isinstance(store, LocalFiles) and meta.size > 0:
-        # Conditionals were answered above against the md5; aiohttp would redo them on mtime.
-        dropped = _CONDITIONAL if _wants_range(request, meta) else (*_CONDITIONAL, hdrs.RANGE)
-        plain = request.clone(
-            headers={k: v for k, v in request.headers.items() if k not in dropped}
-        )
-        path = store.data_path(partition, obj_hash, meta.version)
-        file_response = StoredFileResponse(path, meta, headers)
-        await file_response.prepare(plain)
-        metrics.bytes_sent.inc(file_response.content_length or 0)
-        return file_response
     response, span = _streamed(request, meta, headers)
     await response.prepare(request)
     async for chunk in store.read(partition, obj_hash, meta, *span):

@@ -44,11 +44,16 @@ class PeerClient:
         self._secret = secret
         self._chunk = chunk_size
 
-    async def _file_chunks(self, path: Path) -> AsyncIterator[bytes]:
+    async def _file_chunks(self, path: Path, size: int) -> AsyncIterator[bytes]:
+        """The first `size` bytes of the file: a version's, not the trailer after them."""
         loop = asyncio.get_running_loop()
         fh = await loop.run_in_executor(None, path.open, "rb")
         try:
-            while chunk := await loop.run_in_executor(None, fh.read, self._chunk):
+            while size > 0:
+                chunk = await loop.run_in_executor(None, fh.read, min(self._chunk, size))
+                if not chunk:
+                    break
+                size -= len(chunk)
                 yield chunk
         finally:
             await loop.run_in_executor(None, fh.close)
@@ -69,7 +74,7 @@ class PeerClient:
         headers.update(request_id.outgoing_headers())
         async with self._session.put(
             peer_url + target,
-            data=self._file_chunks(path),
+            data=self._file_chunks(path, meta.size),
             headers=headers,
             timeout=TRANSFER_TIMEOUT,
         ) as resp:

@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 from storage_node.disk_io import fsync_dir, storage_errors
 from storage_node.errors import Superseded, UploadIdUsed
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload
+from storage_node.version_file import put_trailer
 
 if TYPE_CHECKING:
     from storage_node.disk import DiskStore
+
+HASH_CHUNK = 1 << 20
 
 
 class DiskPendingUploads:
@@ -92,9 +95,14 @@ class DiskPendingUploads:
 
         @storage_errors
         def hashed() -> PendingUpload:
+            digest = hashlib.sha256()
             with self.data(upload.upload_id).open("rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
-            done = replace(upload, sha256=digest)
+                # Only the upload's bytes: a publish cut short may have left a trailer after them.
+                left = upload.size
+                while left > 0 and (chunk := fh.read(min(HASH_CHUNK, left))):
+                    digest.update(chunk)
+                    left -= len(chunk)
+            done = replace(upload, sha256=digest.hexdigest())
             self.write_state(done)
             return done
 
@@ -130,7 +138,9 @@ class DiskPendingUploads:
             blocks=upload.blocks,
             block_sum=upload.block_sum,
         )
-        self._store.install(target, meta, self.data(upload.upload_id))
+        data = self.data(upload.upload_id)
+        put_trailer(data, meta, fsync=self._store.fsync)
+        self._store.install(target, meta, data)
         self.write_state(replace(upload, state="published", version=new.version))
         return meta
 

@@ -46,8 +46,8 @@ def partition_digest(store: DiskStore, partition: int) -> str:
     except FileNotFoundError:
         return EMPTY_DIGEST
     for obj_hash in hashes:
-        data, metas, tombstones = store.versions_of(base / obj_hash)
-        committed = (data & metas) | tombstones
+        data, tombstones = store.versions_of(base / obj_hash)
+        committed = data | tombstones
         if committed:
             newest = max(committed)
             digest.update(f"{obj_hash} {newest} {int(newest in tombstones)}\n".encode())
@@ -255,9 +255,7 @@ class Replicator:
         newest = self._store.newest_sync(target)
         if newest is None or newest.version != version:
             return False
-        suffixes = ("ts",) if newest.tombstone else ("meta", "data")
-        for suffix in suffixes:
-            (target / f"{version}.{suffix}").unlink(missing_ok=True)
+        (target / f"{version}.{'ts' if newest.tombstone else 'data'}").unlink(missing_ok=True)
         if self._store.fsync:
             fsync_dir(target)
         with contextlib.suppress(OSError):

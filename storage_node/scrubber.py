@@ -115,7 +115,8 @@ class Scrubber:
         size = 0
         try:
             for index in range(-(-meta.size // BLOCK_SIZE)):
-                block = await loop.run_in_executor(self._store.pool, fh.read, BLOCK_SIZE)
+                wanted = min(BLOCK_SIZE, meta.size - index * BLOCK_SIZE)  # not the trailer
+                block = await loop.run_in_executor(self._store.pool, fh.read, wanted)
                 size += len(block)
                 md5.update(block)
                 if checked and block_sum(block, meta.block_sum) != meta.blocks[index]:
@@ -123,8 +124,6 @@ class Scrubber:
                 report.bytes += len(block)
                 self._metrics.bytes.inc(len(block))
                 await self._pace(report.bytes, started)
-            if await loop.run_in_executor(self._store.pool, fh.read, 1):
-                return False  # longer than its metadata says
         finally:
             await loop.run_in_executor(self._store.pool, fh.close)
         report.objects += 1

@@ -3,7 +3,7 @@
 A writer streams one new version into hidden space; `commit` makes it the visible version
 atomically (or raises Superseded when a newer one is already there) and `abort` discards it.
 Readers see only committed versions. The newest version or tombstone wins. Stores that keep
-plain local files also offer `LocalFiles`, so the node can answer with sendfile.
+plain local files also offer `LocalFiles`, so a node can push a version's file to a peer.
 """
 
 from __future__ import annotations
@@ -73,4 +73,5 @@ class Store(Protocol):
 
 @runtime_checkable
 class LocalFiles(Protocol):
-    def data_path(self, partition: int, obj_hash: str, version: str) -> Path: ...
+    def data_path(self, partition: int, obj_hash: str, version: str) -> Path:
+        """The version's file; its bytes are the first `size`, its metadata follows them."""

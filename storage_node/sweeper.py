@@ -159,8 +159,8 @@ class Sweeper:
         report.add(found.kind, names, found.size)
 
     def _unlink(self, paths: Sequence[Path]) -> None:
-        # The commit point goes first (a .meta before its .data), so a version vanishes whole.
-        for path in sorted(paths, key=lambda p: p.suffix != ".meta"):
+        # A tombstone goes last: gone first, the versions it buries would be the object back.
+        for path in sorted(paths, key=lambda p: p.suffix == ".ts"):
             path.unlink(missing_ok=True)
         if self._store.fsync:
             fsync_dir(paths[0].parent)
@@ -214,8 +214,8 @@ class Sweeper:
         return dirs
 
     def _dir_debris(self, target: Path, now: float) -> list[_Found]:
-        """Files of versions that are not the newest (a crash between a commit's renames, a
-        drop_older that did not finish), and the newest itself if it is an old tombstone."""
+        """Files of versions that are not the newest (a drop_older that did not finish), and
+        the newest itself if it is an old tombstone."""
         try:
             names = sorted(os.listdir(target))
         except FileNotFoundError:
@@ -255,7 +255,7 @@ class Sweeper:
                     continue  # being rewritten right now, so not unwanted
                 if meta is None or meta.tombstone:
                     continue
-                if self._old(target / f"{meta.version}.meta", now):
+                if self._old(target / f"{meta.version}.data", now):
                     replica = Replica(partition, target.name, meta.bucket, meta.key, meta.version)
                     found.append(replica)
             if len(found) >= limit and partition != partitions[-1]:
@@ -269,7 +269,7 @@ class Sweeper:
             return None
         if (meta.bucket, meta.key) != (replica.bucket, replica.key):
             return None
-        paths = [target / f"{meta.version}.meta", target / f"{meta.version}.data"]
+        paths = [target / f"{meta.version}.data"]
         if not self._old(paths[0], now):
             return None
         kind = "parts" if meta.bucket == PARTS_BUCKET else "orphan"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -15,7 +14,6 @@ from typing import IO
 from shardgate.block_sums import BLOCK_SIZE
 from storage_node.blocks import checked_block
 from storage_node.disk import DiskStore
-from storage_node.disk_io import fsync_dir
 from storage_node.records import ObjectMeta
 
 WINDOW_BLOCKS = 4  # one check, one executor hop and one sendfile per 4 MiB
@@ -82,22 +80,5 @@ async def quarantine(store: DiskStore, partition: int, obj_hash: str, version: s
     """Move the version out of the object's directory, if it is still there (True)."""
     async with store.lock(obj_hash):
         return await asyncio.get_running_loop().run_in_executor(
-            None, _quarantine_sync, store, partition, obj_hash, version
+            None, store.set_aside, store.object_dir(partition, obj_hash), version
         )
-
-
-def _quarantine_sync(store: DiskStore, partition: int, obj_hash: str, version: str) -> bool:
-    source = store.object_dir(partition, obj_hash)
-    if not (source / f"{version}.meta").exists():
-        return False
-    target = store.root / "quarantine" / str(partition) / obj_hash
-    target.mkdir(parents=True, exist_ok=True)
-    for suffix in ("meta", "data"):  # the commit point first: the version vanishes whole
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(source / f"{version}.{suffix}", target / f"{version}.{suffix}")
-    if store.fsync:
-        fsync_dir(source)
-        fsync_dir(target)
-    with contextlib.suppress(OSError):
-        source.rmdir()
-    return True

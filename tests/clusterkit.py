@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -29,6 +28,7 @@ from ring import Ring, load_ring_file, object_hash, partition_of
 from shardgate.cli.dev import DevCluster
 from shardgate.internal_api import object_path
 from shardgate.signing import sign_request
+from storage_node.version_file import body_size_at, read_meta_at
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -206,12 +206,12 @@ def nodes_holding(cluster: DevCluster, etag: str, size: int) -> set[str]:
     (form files and parts live at internal addresses, not at their object's)."""
     found = set()
     for node_id in cluster.node_ids:
-        for meta_file in (cluster.data / node_id / "objects").rglob("*.meta"):
+        for data_file in (cluster.data / node_id / "objects").rglob("*.data"):
             try:
-                meta = json.loads(meta_file.read_text())
+                meta = read_meta_at(data_file)
             except FileNotFoundError:
                 continue  # withdrawn or reclaimed between the listing and the read: not held
-            if meta["etag"] == etag and meta["size"] == size:
+            if meta.etag == etag and meta.size == size:
                 found.add(node_id)
     return found
 
@@ -344,12 +344,12 @@ def object_files(cluster: DevCluster, bucket: str, key: str) -> tuple[str, ...]:
 
 
 def committed_bytes(cluster: DevCluster) -> int:
-    """Bytes of committed versions on every node (empty directories may remain)."""
+    """Bytes of committed versions on every node, their trailers aside."""
     total = 0
     for node_id in cluster.node_ids:
         for path in (cluster.data / node_id / "objects").rglob("*.data"):
             with contextlib.suppress(FileNotFoundError):  # reclaimed since the listing
-                total += path.stat().st_size
+                total += body_size_at(path)
     return total
 
 

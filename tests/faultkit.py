@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shardgate.cli.dev import DevCluster
+from storage_node.version_file import read_meta_at
 
 
 @dataclass
@@ -38,13 +39,15 @@ def held(cluster: DevCluster) -> dict[tuple[str, str], dict[str, tuple[str, bool
         for directory in (cluster.data / node_id / "objects").glob("*/*"):
             try:
                 names = {p.name for p in directory.iterdir()}
-                stems = {n.split(".")[0] for n in names if n.endswith((".meta", ".ts"))}
+                stems = {n.split(".")[0] for n in names if n.endswith((".data", ".ts"))}
                 if not stems:
                     continue
                 newest = max(stems)
                 tombstone = f"{newest}.ts" in names
-                suffix = "ts" if tombstone else "meta"
-                meta = json.loads((directory / f"{newest}.{suffix}").read_text())
+                if tombstone:
+                    meta = json.loads((directory / f"{newest}.ts").read_text())
+                else:
+                    meta = vars(read_meta_at(directory / f"{newest}.data"))
             except (FileNotFoundError, ValueError):
                 continue
             found.setdefault((meta["bucket"], meta["key"]), {})[node_id] = (newest, tombstone)

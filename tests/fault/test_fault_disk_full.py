@@ -20,6 +20,7 @@ from ring import object_hash
 from shardgate.cli.dev import DevCluster
 from shardgate.internal_api import object_path, put_headers
 from shardgate.signing import sign_request
+from storage_node.version_file import NoTrailer, read_meta_at
 
 FULL = "n3"
 MiB = 1024 * 1024
@@ -53,11 +54,13 @@ def full_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluste
 
 
 def leftovers(cluster: DevCluster) -> list[str]:
-    """Temp files, and data files without their metadata, on the full node."""
+    """Temp files, and data files without their whole trailer, on the full node."""
     root = cluster.data / FULL
     found = [str(p) for p in (root / "tmp").iterdir()]
     for data in (root / "objects").rglob("*.data"):
-        if not data.with_suffix(".meta").exists():
+        try:
+            read_meta_at(data)
+        except NoTrailer:
             found.append(str(data))
     return found
 

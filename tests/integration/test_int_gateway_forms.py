@@ -100,7 +100,7 @@ async def listed_keys(api: Api, bucket: str) -> list[str]:
 
 
 def stored_versions(cluster: DevCluster, bucket: str, key: str) -> list[str]:
-    """Committed versions (.data or .meta) of the object on any node's disk; tombstones aside."""
+    """Committed versions (.data files) of the object on any node's disk; tombstones aside."""
     return [f for f in object_files(cluster, bucket, key) if Path(f).suffix != ".ts"]
 
 

@@ -68,7 +68,7 @@ class FakeNodes:
         self.discarded.setdefault(node.id, []).extend(body["replicas"])
         report = SweepReport(body["dry_run"])
         for r in body["replicas"]:
-            report.add("orphan", [f"objects/{r['partition']}/{r['hash']}/{V1}.meta"], 3)
+            report.add("orphan", [f"objects/{r['partition']}/{r['hash']}/{V1}.data"], 3)
         return report.to_json()
 
     def afters(self, node_id: str) -> list[int]:

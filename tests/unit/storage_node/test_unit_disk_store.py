@@ -22,8 +22,10 @@ from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
 from storage_node.disk_io import start_writeback
 from storage_node.errors import BadDigest, IncompleteBody, InsufficientStorage, Superseded
+from storage_node.layout_upgrade import FORMAT_FILE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
 from storage_node.store import LocalFiles
+from storage_node.version_file import read_meta_at, trailer
 
 PART = 9
 HASH = hashlib.md5(b"bkt/Secret Key Name", usedforsecurity=False).hexdigest()
@@ -37,7 +39,15 @@ def store(tmp_path: Path) -> DiskStore:
 
 
 def files_under(root: Path) -> list[Path]:
-    return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    """Every file a write left, the layout's format marker aside."""
+    found = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    return sorted(p for p in found if p != Path(FORMAT_FILE))
+
+
+def stored_bytes(store: DiskStore, version: str) -> bytes:
+    """The version's bytes as its file holds them, before the trailer (which must parse)."""
+    path = store.data_path(PART, HASH, version)
+    return path.read_bytes()[: read_meta_at(path).size]
 
 
 def tmp_files(store: DiskStore) -> list[Path]:
@@ -109,7 +119,7 @@ async def test_a_body_of_one_chunk_goes_to_disk_in_one_hop(
     meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=9)
     assert counted.hops == 1
     assert meta.etag == hashlib.md5(b"one chunk", usedforsecurity=False).hexdigest()
-    assert store.data_path(PART, HASH, V1).read_bytes() == b"one chunk"
+    assert stored_bytes(store, V1) == b"one chunk"
     assert await store.newest(PART, HASH) == meta
 
 
@@ -122,7 +132,7 @@ async def test_the_held_chunk_goes_first_when_a_second_arrives(
     assert counted.hops == 2
     meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=18)
     data = b"first second third"
-    assert store.data_path(PART, HASH, V1).read_bytes() == data
+    assert stored_bytes(store, V1) == data
     assert meta.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
@@ -197,7 +207,7 @@ async def test_superseded_commit_leaves_no_temp_files(store: DiskStore) -> None:
     with pytest.raises(Superseded):
         await put(store, b"older", V1)
     assert tmp_files(store) == []
-    assert object_files(store) == [f"{V2}.data", f"{V2}.meta"]
+    assert object_files(store) == [f"{V2}.data"]
 
 
 async def test_incomplete_body_then_abort_leaves_no_debris(store: DiskStore) -> None:
@@ -217,16 +227,9 @@ async def test_tombstone_leaves_no_temp_files(store: DiskStore) -> None:
 
 async def test_layout_is_partition_then_hash_and_never_the_key(store: DiskStore) -> None:
     meta = await put(store, b"payload", V1)
-    assert files_under(store.root) == [
-        Path("objects", str(PART), HASH, f"{V1}.data"),
-        Path("objects", str(PART), HASH, f"{V1}.meta"),
-    ]
+    assert files_under(store.root) == [Path("objects", str(PART), HASH, f"{V1}.data")]
     assert not any(KEY in str(p) or "Secret" in str(p) for p in store.root.rglob("*"))
-    assert store.data_path(PART, HASH, V1).read_bytes() == b"payload"
-    assert (
-        ObjectMeta.from_json(store.object_dir(PART, HASH).joinpath(f"{V1}.meta").read_bytes())
-        == meta
-    )
+    assert store.data_path(PART, HASH, V1).read_bytes() == b"payload" + trailer(meta)
 
 
 async def test_disk_store_offers_local_files(store: DiskStore) -> None:
@@ -236,7 +239,7 @@ async def test_disk_store_offers_local_files(store: DiskStore) -> None:
 async def test_newer_commit_removes_older_version_files(store: DiskStore) -> None:
     await put(store, b"one", V1)
     meta = await put(store, b"two", V2)
-    assert object_files(store) == [f"{V2}.data", f"{V2}.meta"]
+    assert object_files(store) == [f"{V2}.data"]
     assert await store.newest(PART, HASH) == meta
 
 
@@ -267,30 +270,37 @@ def plant(store: DiskStore, name: str, payload: bytes) -> None:
     (target / name).write_bytes(payload)
 
 
-async def test_orphan_data_without_meta_is_never_visible(store: DiskStore) -> None:
-    plant(store, f"{V1}.data", b"half-committed")
+async def test_a_file_without_its_trailer_is_never_visible(store: DiskStore) -> None:
+    plant(store, f"{V1}.data", b"the end of this file was lost")
     assert await store.newest(PART, HASH) is None
     assert await store.list_partition(PART) == []
 
 
-async def test_orphan_newer_data_does_not_hide_committed_version(store: DiskStore) -> None:
+async def test_a_newer_file_cut_short_does_not_hide_the_sound_version(store: DiskStore) -> None:
     meta = await put(store, b"committed", V1)
-    plant(store, f"{V2}.data", b"crashed before its meta was renamed")
+    newer = await put(store, b"damaged", V2)
+    plant(store, f"{V1}.data", b"committed" + trailer(meta))
+    with store.data_path(PART, HASH, V2).open("r+b") as fh:
+        fh.truncate(len(b"damaged") + len(trailer(newer)) - 1)
     assert await store.newest(PART, HASH) == meta
     assert await store.list_partition(PART) == [(HASH, meta)]
+    # Set aside, so the replicator's digests (read from names) see this copy is missing.
+    assert object_files(store) == [f"{V1}.data"]
+    assert (store.root / "quarantine" / str(PART) / HASH / f"{V2}.data").exists()
 
 
-async def test_orphan_meta_without_data_is_never_visible(store: DiskStore) -> None:
+async def test_a_trailer_that_claims_more_bytes_than_the_file_holds_is_refused(
+    store: DiskStore,
+) -> None:
     meta = await put(store, b"committed", V1)
-    fake = ObjectMeta("bkt", KEY, V2, 3, "0" * 32)
-    plant(store, f"{V2}.meta", fake.to_json())
-    assert await store.newest(PART, HASH) == meta
+    plant(store, f"{V1}.data", b"commit" + trailer(meta))  # three bytes lost mid-file
+    assert await store.newest(PART, HASH) is None
 
 
 async def test_newer_commit_clears_older_orphans(store: DiskStore) -> None:
     plant(store, f"{V1}.data", b"orphan")
     await put(store, b"real", V2)
-    assert object_files(store) == [f"{V2}.data", f"{V2}.meta"]
+    assert object_files(store) == [f"{V2}.data"]
 
 
 async def test_active_tmp_tracks_writes_in_progress(store: DiskStore) -> None:
@@ -330,7 +340,7 @@ async def test_store_without_fsync_has_same_results(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "nofsync", fsync=False)
     meta = await put(store, b"quick", V1)
     assert meta.etag == hashlib.md5(b"quick", usedforsecurity=False).hexdigest()
-    assert object_files(store) == [f"{V1}.data", f"{V1}.meta"]
+    assert object_files(store) == [f"{V1}.data"]
 
 
 async def vouched_original(store: DiskStore, data: bytes) -> tuple[ObjectMeta, Vouched]:
@@ -387,7 +397,7 @@ async def test_big_writes_are_handed_to_writeback_as_they_grow(
     meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=len(data))
     step = disk_writer.WRITEBACK_BYTES
     assert started == [(0, step), (step, step)]  # the last 5 MiB are left to the fsync
-    assert store.data_path(PART, HASH, meta.version).read_bytes() == data
+    assert stored_bytes(store, meta.version) == data
 
 
 async def test_no_writeback_without_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

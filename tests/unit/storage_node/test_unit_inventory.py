@@ -1,5 +1,5 @@
 """The node's inventory: live objects, their bytes and tombstones, the same for both stores,
-with crash leftovers (a .data whose .meta never landed) not counted."""
+with damaged files (a .data without its trailer) not counted."""
 
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ async def test_counts_live_objects_bytes_and_tombstones(store: Store) -> None:
     assert await take_inventory(store) == Inventory(objects=2, object_bytes=107, tombstones=1)
 
 
-async def test_a_data_file_without_its_meta_is_not_an_object(tmp_path: Path) -> None:
+async def test_a_data_file_without_its_trailer_is_not_an_object(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "node")
     await _put(store, 4, "d", b"kept", V1)
     orphan = store.object_dir(5, _hash("e"))
     orphan.mkdir(parents=True)
-    (orphan / f"{V1}.data").write_bytes(b"a crash left this")
+    (orphan / f"{V1}.data").write_bytes(b"its end was lost")
     (store.objects / "6").mkdir()  # an empty partition directory
     assert await take_inventory(store) == Inventory(objects=1, object_bytes=4, tombstones=0)

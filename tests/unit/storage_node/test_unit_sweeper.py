@@ -14,9 +14,11 @@ from prometheus_client import CollectorRegistry
 from shardgate.sweep_report import KINDS, MAX_LISTED, SweepReport
 from shardgate.versions import format_version
 from storage_node.disk import DiskStore
+from storage_node.layout_upgrade import FORMAT_FILE
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload
 from storage_node.sweeper import Replica, Sweeper
 from storage_node.sweeper_metrics import SweeperMetrics
+from storage_node.version_file import trailer
 
 PART = 7
 HASH = "a" * 32
@@ -61,7 +63,9 @@ def sweeper(store: DiskStore, clock: Clock, registry: CollectorRegistry) -> Swee
 
 
 def files(store: DiskStore) -> list[str]:
-    return sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file())
+    """Every file under the data directory, the layout's format marker aside."""
+    found = (str(p.relative_to(store.root)) for p in store.root.rglob("*") if p.is_file())
+    return sorted(name for name in found if name != FORMAT_FILE)
 
 
 def age(path: Path, seconds: float) -> None:
@@ -88,6 +92,13 @@ async def put(
     for path in store.object_dir(part, obj_hash).glob(f"{version}.*"):
         age(path, 0)
     return meta
+
+
+def plant_older(target: Path, version: str, body: bytes) -> Path:
+    """A readable version file put straight into the object's directory."""
+    path = target / f"{version}.data"
+    path.write_bytes(body + trailer(ObjectMeta("bkt", "k", version, len(body), "e" * 32)))
+    return path
 
 
 async def pending(store: DiskStore, upload_id: str, data: bytes, commit_by: float) -> None:
@@ -130,22 +141,21 @@ async def test_old_idle_tmp_goes_young_and_active_stay(
 
 
 async def test_crash_debris_in_object_dir_goes_as_tmp(store: DiskStore, sweeper: Sweeper) -> None:
-    v0, v1, v2, v3 = ver(400), ver(300), ver(200), ver(1)
+    v0, v1, v2 = ver(400), ver(300), ver(200)
     await put(store, v1, b"current")
     target = store.object_dir(PART, HASH)
-    (target / f"{v0}.data").write_bytes(b"older-data")  # a drop_older that did not finish
-    (target / f"{v0}.meta").write_bytes(b"{}")
-    (target / f"{v2}.data").write_bytes(b"crashed-before-meta")  # newer, never committed
-    (target / f"{v3}.data").write_bytes(b"young")  # young: may be a commit about to rename
-    for name in (f"{v0}.data", f"{v0}.meta", f"{v2}.data", f"{v1}.data", f"{v1}.meta"):
+    plant_older(target, v0, b"older-data")  # a drop_older cut short
+    (target / f"{v2}.data").write_bytes(b"newer, its end lost")  # damaged, not debris
+    for name in (f"{v0}.data", f"{v2}.data", f"{v1}.data"):
         age(target / name, GRACE + 1)
-    debris = [f"objects/{PART}/{HASH}/{n}" for n in (f"{v0}.data", f"{v0}.meta", f"{v2}.data")]
+    debris = [f"objects/{PART}/{HASH}/{v0}.data"]
     expected_bytes = sizes(store, debris)
     report = await sweeper.sweep(dry_run=False)
     assert sorted(report.removed) == sorted(debris)
-    assert report.files["tmp"] == 3 and report.total_files == 3
+    assert report.files["tmp"] == 1 and report.total_files == 1
     assert report.bytes["tmp"] == expected_bytes
-    assert sorted(p.name for p in target.iterdir()) == [f"{v1}.data", f"{v1}.meta", f"{v3}.data"]
+    assert sorted(p.name for p in target.iterdir()) == [f"{v1}.data"]
+    assert (store.root / "quarantine" / str(PART) / HASH / f"{v2}.data").exists()
     newest = await store.newest(PART, HASH)
     assert newest is not None and newest.version == v1
 
@@ -174,8 +184,9 @@ async def test_reclaiming_a_tombstone_never_resurrects_an_older_version(
     await store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", "k", tomb))
     target = store.object_dir(PART, HASH)
     old = ver(TOMB_AGE + 900)  # leftover of a drop_older cut short, recently touched on disk
-    (target / f"{old}.data").write_bytes(b"deleted bytes")
-    (target / f"{old}.meta").write_bytes(ObjectMeta("bkt", "k", old, 13, "e" * 32).to_json())
+    (target / f"{old}.data").write_bytes(
+        b"deleted bytes" + trailer(ObjectMeta("bkt", "k", old, 13, "e" * 32))
+    )
     await sweeper.sweep(dry_run=False)
     newest = await store.newest(PART, HASH)
     assert newest is None or newest.tombstone
@@ -195,8 +206,7 @@ async def test_object_dirs_change_only_under_the_commit_lock(
 ) -> None:
     await put(store, ver(300))
     target = store.object_dir(PART, HASH)
-    orphan = target / f"{ver(200)}.data"
-    orphan.write_bytes(b"orphan")
+    orphan = plant_older(target, ver(400), b"orphan")
     age(orphan, GRACE + 1)
     async with store.lock(HASH):
         task = asyncio.create_task(sweeper.sweep(dry_run=False))
@@ -263,8 +273,7 @@ async def build_debris(store: DiskStore, clock: Clock) -> None:
     await pending(store, "p1", b"b" * 9, NOW - 2 * GRACE)
     await put(store, ver(TOMB_AGE + 600), b"c" * 3)
     target = store.object_dir(PART, HASH)
-    (target / f"{ver(TOMB_AGE + 550)}.data").write_bytes(b"d" * 7)
-    age(target / f"{ver(TOMB_AGE + 550)}.data", GRACE + 1)
+    age(plant_older(target, ver(TOMB_AGE + 650), b"d" * 7), GRACE + 1)
     await put(store, ver(TOMB_AGE + 500), b"e" * 4, obj_hash="d" * 32)
     await store.write_tombstone(
         PART, "d" * 32, ObjectMeta.tombstone_of("bkt", "k", ver(TOMB_AGE + 400))
@@ -326,8 +335,7 @@ async def test_candidates_page_whole_partitions(
     await put(store, v, part=3, obj_hash="4" * 32, key="gone")
     await store.write_tombstone(3, "4" * 32, ObjectMeta.tombstone_of("bkt", "gone", ver(40)))
     await put(store, v, part=5, obj_hash="5" * 32, key="young")
-    (store.object_dir(5, "5" * 32) / f"{v}.meta").touch()
-    os.utime(store.object_dir(5, "5" * 32) / f"{v}.meta", (clock.now, clock.now))
+    os.utime(store.object_dir(5, "5" * 32) / f"{v}.data", (clock.now, clock.now))
     await put(store, v, part=12, obj_hash="6" * 32, key="p12")
     page, nxt = await sweeper.candidates(-1, 1)
     assert [r.key for r in page] == ["p1a", "p1b"] and nxt == 1
@@ -351,10 +359,10 @@ async def test_discard_only_the_same_old_version(
     await put(store, v1, obj_hash="3" * 32, key="replaced")
     await put(store, v2, obj_hash="3" * 32, key="replaced")
     await put(store, v1, obj_hash="4" * 32, key="young")
-    os.utime(store.object_dir(PART, "4" * 32) / f"{v1}.meta", (clock.now, clock.now))
+    os.utime(store.object_dir(PART, "4" * 32) / f"{v1}.data", (clock.now, clock.now))
     await put(store, v1, obj_hash="5" * 32, key="actual")
-    orphan_bytes = sizes(store, [f"objects/{PART}/{'1' * 32}/{v1}.{s}" for s in ("meta", "data")])
-    part_bytes = sizes(store, [f"objects/{PART}/{'2' * 32}/{v1}.{s}" for s in ("meta", "data")])
+    orphan_bytes = sizes(store, [f"objects/{PART}/{'1' * 32}/{v1}.data"])
+    part_bytes = sizes(store, [f"objects/{PART}/{'2' * 32}/{v1}.data"])
     replicas = [
         Replica(PART, "1" * 32, "bkt", "o", v1),
         Replica(PART, "2" * 32, "_parts", "u/1", v1),
@@ -369,18 +377,16 @@ async def test_discard_only_the_same_old_version(
     assert sample(registry, "shardgate_sweeper_reclaimed_files_total", "orphan") == 0
     report = await sweeper.discard(replicas, dry_run=False)
     assert (dry.files, dry.bytes, dry.removed) == (report.files, report.bytes, report.removed)
-    assert report.files == {**dict.fromkeys(KINDS, 0), "orphan": 2, "parts": 2}
+    assert report.files == {**dict.fromkeys(KINDS, 0), "orphan": 1, "parts": 1}
     assert report.bytes["orphan"] == orphan_bytes and report.bytes["parts"] == part_bytes
     assert report.removed == [
-        f"objects/{PART}/{'1' * 32}/{v1}.meta",
         f"objects/{PART}/{'1' * 32}/{v1}.data",
-        f"objects/{PART}/{'2' * 32}/{v1}.meta",
         f"objects/{PART}/{'2' * 32}/{v1}.data",
     ]
     assert not store.object_dir(PART, "1" * 32).exists()
     assert not store.object_dir(PART, "2" * 32).exists()
     assert sorted(set(before) - set(files(store))) == sorted(report.removed)
-    assert sample(registry, "shardgate_sweeper_reclaimed_files_total", "parts") == 2
+    assert sample(registry, "shardgate_sweeper_reclaimed_files_total", "parts") == 1
     assert sample(registry, "shardgate_sweeper_reclaimed_bytes_total", "orphan") == orphan_bytes
 
 
@@ -400,26 +406,25 @@ async def test_discard_dry_run_matches_real_run_for_a_repeated_replica(
     twice = [Replica(PART, HASH, "bkt", "k", ver(60))] * 2
     dry = await sweeper.discard(twice, dry_run=True)
     real = await sweeper.discard(twice, dry_run=False)
-    assert real.files["orphan"] == 2 and files(store) == []
+    assert real.files["orphan"] == 1 and files(store) == []
     assert (dry.files, dry.bytes, dry.removed) == (real.files, real.bytes, real.removed)
 
 
 def race_on(store: DiskStore, monkeypatch: pytest.MonkeyPatch, victim: Path, newer: str) -> None:
     """A commit of `newer` (and its drop_older) lands between a directory listing and the read
-    of the newest .meta it named, as concurrent uploads do when the sweeper looks unlocked."""
+    of the newest version it named, as concurrent uploads do when the sweeper looks unlocked."""
     original = store.versions_of
     fired = False
 
-    def versions(target: Path) -> tuple[set[str], set[str], set[str]]:
+    def versions(target: Path) -> tuple[set[str], set[str]]:
         nonlocal fired
         listing = original(target)
         if target == victim and not fired:
             fired = True
             for path in victim.iterdir():
                 path.unlink()
-            (victim / f"{newer}.data").write_bytes(b"new")
             meta = ObjectMeta("bkt", "k", newer, 3, "e" * 32)
-            (victim / f"{newer}.meta").write_bytes(meta.to_json())
+            (victim / f"{newer}.data").write_bytes(b"new" + trailer(meta))
         return listing
 
     monkeypatch.setattr(store, "versions_of", versions)
