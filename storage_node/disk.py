@@ -28,7 +28,7 @@ from storage_node.layout_upgrade import upgrade_layout
 from storage_node.pending_store import DiskPendingUploads
 from storage_node.records import ObjectMeta, Vouched
 from storage_node.store import Usage
-from storage_node.version_file import NoTrailer, read_meta_at
+from storage_node.version_file import NoTrailer, read_meta
 
 log = logging.getLogger(__name__)
 
@@ -143,20 +143,27 @@ class DiskStore:
         for version in sorted(versions, reverse=True):
             if version in tombstones:
                 return ObjectMeta.from_json((target / f"{version}.ts").read_bytes())
+            fd = os.open(target / f"{version}.data", os.O_RDONLY)
             try:
-                return read_meta_at(target / f"{version}.data")
+                return read_meta(fd)
             except NoTrailer as exc:
                 # Its end is damaged: out of the way, so the replicator's digests differ and it
                 # pushes a sound copy, and last-writer-wins compares with what is readable.
                 log.error("%s/%s.data is unreadable, quarantined: %s", target, version, exc)
-                self.set_aside(target, version)
+                self.set_aside(target, version, inode=os.fstat(fd).st_ino)
+            finally:
+                os.close(fd)
         return None
 
-    def set_aside(self, target: Path, version: str, suffixes: tuple[str, ...] = ("data",)) -> bool:
-        """Move a version's files to quarantine/, kept for inspection; False if none is there."""
+    def set_aside(
+        self, target: Path, version: str, suffixes: tuple[str, ...] = ("data",), inode: int = 0
+    ) -> bool:
+        """Move a version's files to quarantine/, kept for inspection; False if none is there.
+        With `inode`, only if the .data is still that file: a lookup holds no lock, and a repair
+        may have put a sound copy in its place. The directory stays: only locked paths rmdir."""
         sources = [target / f"{version}.{suffix}" for suffix in suffixes]
         sources = [source for source in sources if source.exists()]
-        if not sources:
+        if not sources or (inode and (target / f"{version}.data").stat().st_ino != inode):
             return False
         aside = self.root / "quarantine" / target.relative_to(self.objects)
         aside.mkdir(parents=True, exist_ok=True)
@@ -165,8 +172,6 @@ class DiskStore:
         if self.fsync:
             fsync_dir(target)
             fsync_dir(aside)
-        with contextlib.suppress(OSError):
-            target.rmdir()
         return True
 
     def drop_older(self, target: Path, keep: str) -> None:

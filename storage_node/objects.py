@@ -218,11 +218,18 @@ async def serve_version(
     if request.method == hdrs.METH_HEAD:
         headers[hdrs.CONTENT_LENGTH] = str(meta.size)
         return web.Response(headers=headers)
-    if isinstance(store, DiskStore) and has_checksums(meta):
-        return await _serve_checked(request, store, partition, obj_hash, meta, headers)
-    response, span = _streamed(request, meta, headers)
+    try:
+        if isinstance(store, DiskStore) and has_checksums(meta):
+            return await _serve_checked(request, store, partition, obj_hash, meta, headers)
+        response, span = _streamed(request, meta, headers)
+        chunks = aiter(store.read(partition, obj_hash, meta, *span))
+        first = await anext(chunks, b"")  # opens the file before any header leaves
+    except FileNotFoundError:
+        raise NotFound(f"version {meta.version} was replaced while it was read") from None
     await response.prepare(request)
-    async for chunk in store.read(partition, obj_hash, meta, *span):
+    await response.write(first)
+    metrics.bytes_sent.inc(len(first))
+    async for chunk in chunks:
         await response.write(chunk)
         metrics.bytes_sent.inc(len(chunk))
     await response.write_eof()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -26,6 +27,7 @@ from shardgate.internal_api import (
     version_path,
 )
 from shardgate.versions import VersionClock, version_to_timestamp
+from storage_node.keys import STORE
 
 
 @pytest.fixture
@@ -267,3 +269,21 @@ async def test_metrics_exposition(node_client: Client, clock: VersionClock, body
         if line.startswith("shardgate_node_received_bytes_total ")
     ]
     assert received == [f"shardgate_node_received_bytes_total {float(len(body))}"]
+
+
+@pytest.mark.parametrize("store_kind", ["memory"])
+async def test_a_version_replaced_before_its_first_byte_is_a_404_not_an_empty_200(
+    node_client: Client, clock: VersionClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions without block sums are streamed; the store opens the version before any header
+    leaves, so one replaced in between is a 404 the gateway fails over on."""
+    assert (await put(node_client, b"abc", clock.next())).status == 201
+
+    async def replaced(*args: object) -> AsyncIterator[bytes]:
+        raise FileNotFoundError("replaced by a newer commit")
+        yield b""
+
+    monkeypatch.setattr(node_client.server.app[STORE], "read", replaced)
+    resp = await get(node_client)
+    assert resp.status == 404
+    assert "replaced while it was read" in (await resp.json())["error"]["message"]

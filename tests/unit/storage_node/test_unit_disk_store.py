@@ -264,10 +264,12 @@ async def test_crash_before_commit_leaves_only_a_temp_file(store: DiskStore) -> 
     assert leftovers[0].parent == Path("tmp") and leftovers[0].suffix == ".tmp"
 
 
-def plant(store: DiskStore, name: str, payload: bytes) -> None:
+def plant(store: DiskStore, name: str, payload: bytes) -> int:
+    """Write a file straight into the object's directory; its inode."""
     target = store.object_dir(PART, HASH)
     target.mkdir(parents=True, exist_ok=True)
     (target / name).write_bytes(payload)
+    return (target / name).stat().st_ino
 
 
 async def test_a_file_without_its_trailer_is_never_visible(store: DiskStore) -> None:
@@ -287,6 +289,17 @@ async def test_a_newer_file_cut_short_does_not_hide_the_sound_version(store: Dis
     # Set aside, so the replicator's digests (read from names) see this copy is missing.
     assert object_files(store) == [f"{V1}.data"]
     assert (store.root / "quarantine" / str(PART) / HASH / f"{V2}.data").exists()
+
+
+async def test_a_lookup_sets_aside_only_the_damaged_file_it_read(store: DiskStore) -> None:
+    meta = await put(store, b"sound", V1)
+    target = store.object_dir(PART, HASH)
+    damaged_inode = plant(store, f"{V2}.data", b"damaged")
+    # A repair put a sound copy of V1 in place after a lookup read a damaged one: kept.
+    assert not store.set_aside(target, V1, inode=damaged_inode)
+    assert await store.newest(PART, HASH) == meta
+    assert store.set_aside(target, V1, inode=store.data_path(PART, HASH, V1).stat().st_ino)
+    assert object_files(store) == []  # the directory stays: only locked paths remove it
 
 
 async def test_a_trailer_that_claims_more_bytes_than_the_file_holds_is_refused(
