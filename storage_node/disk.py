@@ -17,11 +17,12 @@ import os
 import shutil
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
-from storage_node.disk_io import fsync_dir, storage_errors
+from storage_node.disk_io import fsync_dir, run_to_end, storage_errors
 from storage_node.disk_writer import DiskWriter
 from storage_node.errors import Superseded
 from storage_node.layout_upgrade import upgrade_layout
@@ -31,6 +32,7 @@ from storage_node.store import Usage
 from storage_node.version_file import NoTrailer, read_meta
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TMP_SUFFIX = ".tmp"
 READ_CHUNK = 256 * 1024
@@ -217,10 +219,13 @@ class DiskStore:
             await loop.run_in_executor(self.pool, fh.close)
 
     async def write_tombstone(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
+        return await self.locked(obj_hash, self._tombstone_sync, partition, obj_hash, meta)
+
+    async def locked(self, obj_hash: str, func: Callable[..., T], *args: object) -> T:
+        """Run `func` on a disk thread under the object's lock, held until the thread is done
+        even if the caller is cancelled: no second change of the object may run beside it."""
         async with self.lock(obj_hash):
-            return await asyncio.get_running_loop().run_in_executor(
-                self.pool, self._tombstone_sync, partition, obj_hash, meta
-            )
+            return await run_to_end(self.pool.submit(func, *args))
 
     @storage_errors
     def _tombstone_sync(self, partition: int, obj_hash: str, meta: ObjectMeta) -> ObjectMeta:
@@ -234,10 +239,8 @@ class DiskStore:
         return meta
 
     async def discard(self, partition: int, obj_hash: str, version: str) -> bool:
-        async with self.lock(obj_hash):
-            return await asyncio.get_running_loop().run_in_executor(
-                self.pool, self._discard_sync, self.object_dir(partition, obj_hash), version
-            )
+        target = self.object_dir(partition, obj_hash)
+        return await self.locked(obj_hash, self._discard_sync, target, version)
 
     def _discard_sync(self, target: Path, version: str) -> bool:
         try:

@@ -1,13 +1,15 @@
-"""Small disk helpers shared by the stores: directory fsync, early writeback, and a full disk
-as a 507."""
+"""Small disk helpers shared by the stores: directory fsync, early writeback, a full disk as a
+507, and disk-thread jobs that outlive their caller's cancellation."""
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import errno
 import os
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
@@ -60,3 +62,18 @@ def storage_errors(func: Callable[..., T]) -> Callable[..., T]:
             raise
 
     return wrapper
+
+
+async def run_to_end(job: Future[T]) -> T:
+    """Await a job on a disk thread. A cancellation waits for the job to end before it is
+    raised: a caller holding an object's lock keeps it while the thread still changes files."""
+    done = asyncio.wrap_future(job)
+    cancelled = False
+    while not done.done():
+        try:
+            await asyncio.wait([done])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return done.result()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from shardgate.block_sums import CRC32C, BlockSums
-from storage_node.disk_io import start_writeback, storage_errors
+from storage_node.disk_io import run_to_end, start_writeback, storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
 from storage_node.version_file import trailer
@@ -72,11 +72,12 @@ class DiskWriter:
         return self._size
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
-        """Run on a disk thread. The job is kept so that `abort` can wait for one its caller
-        stopped awaiting (a client hanging up): the thread may still be creating the file."""
+        """Run on a disk thread, to the end even if the caller is cancelled (a commit holds the
+        object's lock throughout). The job is kept so that `abort`, which another task may
+        call, can wait for it: the thread may still be creating the file."""
         job = self._store.pool.submit(func, *args)
         self._job = job
-        return await asyncio.wrap_future(job)
+        return await run_to_end(job)
 
     def _file(self) -> IO[bytes]:
         """The tmp file, created on the first hop to a disk thread with the held chunk in it."""

@@ -110,10 +110,7 @@ class DiskPendingUploads:
 
     async def publish(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
         """Turn a received upload into version `new.version` of its object (idempotent)."""
-        async with self._store.lock(upload.obj_hash):
-            return await asyncio.get_running_loop().run_in_executor(
-                self._store.pool, self._publish_sync, upload, new
-            )
+        return await self._store.locked(upload.obj_hash, self._publish_sync, upload, new)
 
     @storage_errors
     def _publish_sync(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:

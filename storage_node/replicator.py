@@ -242,10 +242,9 @@ class Replicator:
             if obj_hash not in held_by_all:
                 report.handoffs_left += 1
                 continue
-            async with self._store.lock(obj_hash):
-                dropped = await asyncio.get_running_loop().run_in_executor(
-                    None, self._drop_sync, partition, obj_hash, meta.version
-                )
+            dropped = await self._store.locked(
+                obj_hash, self._drop_sync, partition, obj_hash, meta.version
+            )
             report.handoffs_dropped += dropped
             report.handoffs_left += not dropped
 

@@ -9,7 +9,6 @@ has are found by the gateway (which asks `candidates`, checks its catalog, then 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -24,7 +23,7 @@ from shardgate.internal_api import PARTS_BUCKET
 from shardgate.sweep_report import SweepReport
 from shardgate.versions import version_to_timestamp
 from storage_node.disk import TMP_SUFFIX, DiskStore
-from storage_node.disk_io import fsync_dir
+from storage_node.disk_io import fsync_dir, run_to_end
 from storage_node.sweeper_metrics import SweeperMetrics
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,8 @@ class Sweeper:
         self._clock = clock
 
     async def _in_pool(self, func: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._store.pool, func, *args)
+        # To the end even if cancelled: most run under an object's lock, changing its files.
+        return await run_to_end(self._store.pool.submit(func, *args))
 
     async def sweep(self, *, dry_run: bool) -> SweepReport:
         """One pass over temp files, pending uploads and object directories."""

@@ -78,7 +78,6 @@ def _read_checked(path: Path, meta: ObjectMeta) -> bytes:
 
 async def quarantine(store: DiskStore, partition: int, obj_hash: str, version: str) -> bool:
     """Move the version out of the object's directory, if it is still there (True)."""
-    async with store.lock(obj_hash):
-        return await asyncio.get_running_loop().run_in_executor(
-            None, store.set_aside, store.object_dir(partition, obj_hash), version
-        )
+    return await store.locked(
+        obj_hash, store.set_aside, store.object_dir(partition, obj_hash), version
+    )

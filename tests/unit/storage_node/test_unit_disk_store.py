@@ -428,3 +428,36 @@ def test_start_writeback_leaves_the_file_as_it_was(tmp_path: Path) -> None:
         start_writeback(fh.fileno(), 0, 300_000)
         start_writeback(fh.fileno(), 1 << 40, 10)  # past the end: nothing to do, no error
     assert path.read_bytes() == b"abc" * 100_000
+
+
+@pytest.mark.parametrize("change", ["commit", "tombstone"])
+async def test_a_cancelled_change_keeps_the_lock_until_its_thread_is_done(
+    store: DiskStore, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Otherwise a second commit of the object could run beside the first one's thread."""
+    entered, release = threading.Event(), threading.Event()
+    real_install = DiskStore.install
+
+    def slow_install(self: DiskStore, *args: Any) -> None:
+        entered.set()
+        release.wait(5)
+        real_install(self, *args)
+
+    monkeypatch.setattr(DiskStore, "install", slow_install)
+    if change == "commit":
+        writer = await store.create_writer(PART, HASH)
+        await writer.write(b"body")
+        started = writer.commit(NewVersion("bkt", KEY, V1), expected_size=4)
+    else:
+        started = store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", KEY, V1))
+    task = asyncio.ensure_future(started)
+    await asyncio.to_thread(entered.wait, 5)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert store.lock(HASH).locked() and not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not store.lock(HASH).locked()
+    newest = await store.newest(PART, HASH)
+    assert newest is not None and newest.version == V1  # the thread finished what it began
