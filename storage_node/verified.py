@@ -16,7 +16,10 @@ from storage_node.blocks import checked_block
 from storage_node.disk import DiskStore
 from storage_node.records import ObjectMeta
 
-WINDOW_BLOCKS = 4  # one check, one executor hop and one sendfile per 4 MiB
+FIRST_WINDOW_BLOCKS = 4  # a bad block in the first 4 MiB is an error before any byte leaves
+# Then one check, one executor hop and one sendfile per 16 MiB: against 4 MiB windows the node
+# spent 18 to 22 ms of CPU per 64 MiB GET rather than 24, and the direct large GET was faster.
+WINDOW_BLOCKS = 16
 
 
 class CheckedFile:
@@ -41,16 +44,17 @@ class CheckedFile:
             await loop.run_in_executor(store.pool, fh.close)
 
     def windows(self, start: int, end: int) -> list[tuple[int, int]]:
-        """(offset, length) of each window's share of bytes [start, end)."""
-        step = WINDOW_BLOCKS * BLOCK_SIZE
-        edges = [start, *range(start // step * step + step, end, step), end]
+        """(offset, length) of the windows bytes [start, end) are sent in: to the end of the
+        fourth block from the one holding `start`, then 16 blocks at a time."""
+        first = (start // BLOCK_SIZE + FIRST_WINDOW_BLOCKS) * BLOCK_SIZE
+        edges = [start, *range(first, end, WINDOW_BLOCKS * BLOCK_SIZE), end]
         return [(lo, hi - lo) for lo, hi in itertools.pairwise(edges)]
 
     async def check(self, offset: int, length: int) -> None:
-        """Check every block of the window holding [offset, offset + length); ReplicaCorrupt at
-        the first bad one."""
-        first = offset // BLOCK_SIZE // WINDOW_BLOCKS * WINDOW_BLOCKS
-        last = min(first + WINDOW_BLOCKS, len(self._meta.blocks))
+        """Check every block holding a byte of [offset, offset + length); ReplicaCorrupt at the
+        first bad one."""
+        first = offset // BLOCK_SIZE
+        last = min(-(-(offset + length) // BLOCK_SIZE), len(self._meta.blocks))
         await asyncio.get_running_loop().run_in_executor(
             self._store.pool, _check_range, self.file.fileno(), range(first, last), self._meta
         )

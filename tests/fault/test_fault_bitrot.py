@@ -78,7 +78,7 @@ def quarantined(cluster: DevCluster, node_id: str, key: str, version: str) -> li
     return sorted(p.name for p in root.glob(f"*/{object_hash('rot', key)}/{version}.*"))
 
 
-# Nodes check and send 4 MiB windows: a bad block in the first one turns the answer into an
+# Nodes check and send windows, the first of 4 MiB: a bad block in it turns the answer into an
 # error before any byte leaves; one further on ends the answer short after the good windows,
 # and the gateway resumes on another replica at that byte.
 @pytest.mark.parametrize(

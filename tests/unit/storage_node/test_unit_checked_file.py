@@ -19,12 +19,12 @@ from storage_node.blocks import CRC32
 from storage_node.disk import DiskStore
 from storage_node.errors import ReplicaCorrupt
 from storage_node.records import NewVersion, ObjectMeta
-from storage_node.verified import WINDOW_BLOCKS, CheckedFile, checked_bytes
+from storage_node.verified import FIRST_WINDOW_BLOCKS, WINDOW_BLOCKS, CheckedFile, checked_bytes
 
 PART = 3
 HASH = hashlib.md5(b"bkt/big", usedforsecurity=False).hexdigest()
-WINDOW = WINDOW_BLOCKS * BLOCK_SIZE
-DATA = random.Random(7).randbytes(2 * WINDOW + BLOCK_SIZE + 4321)
+FIRST, WINDOW = FIRST_WINDOW_BLOCKS * BLOCK_SIZE, WINDOW_BLOCKS * BLOCK_SIZE
+DATA = random.Random(7).randbytes(FIRST + WINDOW + BLOCK_SIZE + 4321)
 
 
 def sums_of(crc: Callable[[bytes], int]) -> tuple[int, ...]:
@@ -44,10 +44,12 @@ async def stored(tmp_path: Path) -> tuple[DiskStore, ObjectMeta]:
     ("start", "end", "expected"),
     [
         (0, 10, [(0, 10)]),
-        (0, WINDOW, [(0, WINDOW)]),
-        (0, WINDOW + 1, [(0, WINDOW), (WINDOW, 1)]),
-        (WINDOW - 5, WINDOW + 5, [(WINDOW - 5, 5), (WINDOW, 5)]),
-        (100, 2 * WINDOW + 7, [(100, WINDOW - 100), (WINDOW, WINDOW), (2 * WINDOW, 7)]),
+        (0, FIRST, [(0, FIRST)]),
+        (0, FIRST + 1, [(0, FIRST), (FIRST, 1)]),
+        # A range starting in block 3 has its own first window, to the end of block 6.
+        (FIRST - 5, FIRST + 5, [(FIRST - 5, 10)]),
+        (FIRST - 5, 2 * FIRST, [(FIRST - 5, FIRST - BLOCK_SIZE + 5), (7 * BLOCK_SIZE, BLOCK_SIZE)]),
+        (100, FIRST + WINDOW + 7, [(100, FIRST - 100), (FIRST, WINDOW), (FIRST + WINDOW, 7)]),
     ],
 )
 async def test_windows_split_a_span_at_window_edges(
@@ -105,7 +107,7 @@ async def test_a_flipped_byte_fails_only_the_window_holding_it(
 ) -> None:
     store, meta = stored
     path = store.data_path(PART, HASH, meta.version)
-    bad = WINDOW + 2 * BLOCK_SIZE + 99
+    bad = FIRST + 2 * BLOCK_SIZE + 99
     with path.open("r+b") as fh:
         fh.seek(bad)
         fh.write(bytes([DATA[bad] ^ 0x80]))
@@ -139,3 +141,18 @@ async def test_checked_bytes_reads_a_small_version_whole_or_refuses_it(tmp_path:
         fh.write(bytes([small[4999] ^ 1]))
     with pytest.raises(ReplicaCorrupt, match="block 0"):
         await checked_bytes(store, PART, HASH, meta)
+
+
+async def test_a_check_reads_only_the_blocks_its_span_touches(
+    stored: tuple[DiskStore, ObjectMeta],
+) -> None:
+    store, meta = stored
+    bad = 5 * BLOCK_SIZE + 7
+    with store.data_path(PART, HASH, meta.version).open("r+b") as fh:
+        fh.seek(bad)
+        fh.write(bytes([DATA[bad] ^ 0x01]))
+    async with CheckedFile.open(store, PART, HASH, meta) as checked:
+        await checked.check(6 * BLOCK_SIZE, 3 * BLOCK_SIZE)  # blocks 6 to 8
+        await checked.check(4 * BLOCK_SIZE, BLOCK_SIZE)  # block 4, just before
+        with pytest.raises(ReplicaCorrupt, match="block 5"):
+            await checked.check(6 * BLOCK_SIZE - 1, 2)  # the last byte of 5, the first of 6
