@@ -7,6 +7,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import errno
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ from typing import TypeVar
 from storage_node.errors import InsufficientStorage
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of the range's dirty pages, no wait
 
 
@@ -75,5 +77,7 @@ async def run_to_end(job: Future[T]) -> T:
         except asyncio.CancelledError:
             cancelled = True
     if cancelled:
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("a disk job whose caller was cancelled failed: %r", done.exception())
         raise asyncio.CancelledError
     return done.result()

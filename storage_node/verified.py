@@ -8,11 +8,10 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import IO
 
 from shardgate.block_sums import BLOCK_SIZE
-from storage_node.blocks import checked_block
+from storage_node.blocks import checked_block, read_checked
 from storage_node.disk import DiskStore
 from storage_node.records import ObjectMeta
 
@@ -68,16 +67,7 @@ def _check_range(fd: int, blocks: range, meta: ObjectMeta) -> None:
 async def checked_bytes(store: DiskStore, partition: int, obj_hash: str, meta: ObjectMeta) -> bytes:
     """A small version whole, every block checked, in one disk-thread hop."""
     path = store.data_path(partition, obj_hash, meta.version)
-    return await asyncio.get_running_loop().run_in_executor(store.pool, _read_checked, path, meta)
-
-
-def _read_checked(path: Path, meta: ObjectMeta) -> bytes:
-    with path.open("rb") as fh:
-        fd = fh.fileno()
-        return b"".join(
-            checked_block(fd, index, meta.size, meta.blocks, meta.block_sum)
-            for index in range(len(meta.blocks))
-        )
+    return await asyncio.get_running_loop().run_in_executor(store.pool, read_checked, path, meta)
 
 
 async def quarantine(store: DiskStore, partition: int, obj_hash: str, version: str) -> bool:

@@ -18,6 +18,7 @@ from func_node_kit import Client, get, identity, locate, put, signed
 
 from shardgate.internal_api import partition_path
 from shardgate.versions import VersionClock
+from storage_node import disk, verified
 from storage_node.keys import INLINE_READS, STORE
 
 
@@ -212,3 +213,57 @@ async def test_a_version_of_one_block_is_written_and_others_sent_by_sendfile(
     assert (part.status, await part.read()) == (206, body[1000:])
     assert bool(sendfiles) is sent_by_sendfile
     assert node_client.server.app[INLINE_READS].held == 0
+
+
+@pytest.mark.parametrize("store_kind", ["disk"])
+@pytest.mark.parametrize("size", [4096, 1 << 20])
+async def test_a_get_of_one_block_takes_one_disk_hop(
+    node_client: Client, clock: VersionClock, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """The lookup reads a version of one block with its metadata: one hop, not two."""
+    body = os.urandom(size)
+    assert (await put(node_client, body, clock.next())).status == 201
+    pool = node_client.server.app[STORE].pool
+    hops: list[str] = []
+    real = pool.submit
+
+    def counted(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(pool, "submit", counted)
+    resp = await get(node_client)
+    assert resp.status == 200
+    assert await resp.read() == body
+    assert len(hops) == 1, hops
+
+
+@pytest.mark.parametrize("store_kind", ["disk"])
+@pytest.mark.parametrize(
+    ("method", "headers", "reads"),
+    [("GET", {}, 1), ("HEAD", {}, 0), ("GET", {"If-None-Match": '"0"'}, 1)],
+)
+async def test_only_a_get_that_sends_bytes_reads_them_with_the_lookup(
+    node_client: Client,
+    clock: VersionClock,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    headers: dict[str, str],
+    reads: int,
+) -> None:
+    """A HEAD, or a GET that may be a 304, does not read a body it may not send; a GET that
+    may be a 304 and is not reads it after the lookup instead."""
+    assert (await put(node_client, b"x" * 5000, clock.next())).status == 201
+    calls: list[int] = []
+    real = disk.read_checked
+
+    def counted(path: Any, meta: Any) -> bytes:
+        calls.append(meta.size)
+        return real(path, meta)
+
+    monkeypatch.setattr(disk, "read_checked", counted)
+    monkeypatch.setattr(verified, "read_checked", counted)
+    path = locate()[2]
+    resp = await node_client.request(method, path, headers={**signed(method, path), **headers})
+    assert resp.status == 200
+    assert calls == [5000] * reads

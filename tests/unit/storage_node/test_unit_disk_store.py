@@ -20,7 +20,7 @@ from shardgate.versions import format_version
 from storage_node import disk_writer
 from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
-from storage_node.disk_io import start_writeback
+from storage_node.disk_io import run_to_end, start_writeback
 from storage_node.errors import BadDigest, IncompleteBody, InsufficientStorage, Superseded
 from storage_node.layout_upgrade import FORMAT_FILE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
@@ -461,3 +461,24 @@ async def test_a_cancelled_change_keeps_the_lock_until_its_thread_is_done(
     assert not store.lock(HASH).locked()
     newest = await store.newest(PART, HASH)
     assert newest is not None and newest.version == V1  # the thread finished what it began
+
+
+async def test_a_job_whose_caller_was_cancelled_still_reports_its_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate = threading.Event()
+
+    def fails() -> None:
+        gate.wait(5)
+        raise OSError("disk gone")
+
+    with ThreadPoolExecutor(1) as pool:
+        task = asyncio.ensure_future(run_to_end(pool.submit(fails)))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.01)
+        assert not task.done()  # waiting for the thread, cancelled or not
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert "disk gone" in caplog.text
