@@ -67,6 +67,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
         )
         app.cleanup_ctx.append(every(lambda a: a[CONFIG].sweep_interval, _sweep))
         scrubbing = ScrubberMetrics.create(registry)
+        store.on_damaged = scrubbing.corrupt.labels("lookup").inc
         app[QUARANTINE] = Quarantine(store, scrubbing, lambda: app.get(REPLICATOR))
         app[SCRUBBER] = Scrubber(store, app[QUARANTINE], scrubbing, rate=config.scrub_rate)
         app.cleanup_ctx.append(every(lambda a: a[CONFIG].scrub_interval, _scrub))

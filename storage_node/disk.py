@@ -55,6 +55,8 @@ class DiskStore:
             directory.mkdir(parents=True, exist_ok=True)
         upgrade_layout(self)
         self.active_tmp: set[Path] = set()
+        # Called on a disk thread for each damaged version file a lookup sets aside.
+        self.on_damaged: Callable[[], object] = lambda: None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.uploads = DiskPendingUploads(self)
 
@@ -153,7 +155,8 @@ class DiskStore:
                 # Its end is damaged: out of the way, so the replicator's digests differ and it
                 # pushes a sound copy, and last-writer-wins compares with what is readable.
                 log.error("%s/%s.data is unreadable, quarantined: %s", target, version, exc)
-                self.set_aside(target, version, inode=os.fstat(fd).st_ino)
+                if self.set_aside(target, version, inode=os.fstat(fd).st_ino):
+                    self.on_damaged()
             finally:
                 os.close(fd)
         return None

@@ -30,7 +30,8 @@ class ScrubberMetrics:
             ),
             corrupt=Counter(
                 "shardgate_scrubber_corrupt_objects",
-                "Copies found corrupt and quarantined, by who found them (scrub or read).",
+                "Copies found corrupt and quarantined, by who found them (scrub, read, or lookup:"
+                " a version file whose metadata trailer is damaged).",
                 ["found_by"],
                 registry=registry,
             ),
@@ -45,6 +46,6 @@ class ScrubberMetrics:
                 registry=registry,
             ),
         )
-        for found_by in ("scrub", "read"):
+        for found_by in ("scrub", "read", "lookup"):
             metrics.corrupt.labels(found_by)
         return metrics

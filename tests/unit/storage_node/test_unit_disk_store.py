@@ -279,6 +279,8 @@ async def test_a_file_without_its_trailer_is_never_visible(store: DiskStore) -> 
 
 
 async def test_a_newer_file_cut_short_does_not_hide_the_sound_version(store: DiskStore) -> None:
+    damaged: list[str] = []
+    store.on_damaged = lambda: damaged.append(V2)
     meta = await put(store, b"committed", V1)
     newer = await put(store, b"damaged", V2)
     plant(store, f"{V1}.data", b"committed" + trailer(meta))
@@ -289,6 +291,7 @@ async def test_a_newer_file_cut_short_does_not_hide_the_sound_version(store: Dis
     # Set aside, so the replicator's digests (read from names) see this copy is missing.
     assert object_files(store) == [f"{V1}.data"]
     assert (store.root / "quarantine" / str(PART) / HASH / f"{V2}.data").exists()
+    assert damaged == [V2]  # counted once, by the lookup that set it aside
 
 
 async def test_a_lookup_sets_aside_only_the_damaged_file_it_read(store: DiskStore) -> None:
