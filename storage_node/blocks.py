@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import google_crc32c
 
@@ -33,14 +32,12 @@ def checked_block(fd: int, index: int, size: int, sums: Sequence[int], kind: str
     return block
 
 
-def read_checked(path: Path, meta: ObjectMeta) -> bytes:
-    """A version whole, every block checked (sync): for versions small enough to hold."""
-    with path.open("rb") as fh:
-        fd = fh.fileno()
-        return b"".join(
-            checked_block(fd, index, meta.size, meta.blocks, meta.block_sum)
-            for index in range(len(meta.blocks))
-        )
+def read_checked(fd: int, meta: ObjectMeta) -> bytes:
+    """A version whole from its open file, every block checked (sync): for small versions."""
+    return b"".join(
+        checked_block(fd, index, meta.size, meta.blocks, meta.block_sum)
+        for index in range(len(meta.blocks))
+    )
 
 
 def has_checksums(meta: ObjectMeta) -> bool:

@@ -134,23 +134,29 @@ class DiskStore:
         return data, tombstones
 
     def newest_sync(self, target: Path) -> ObjectMeta | None:
+        return self._lookup(target, 0)[0]
+
+    def _lookup(self, target: Path, body_limit: int) -> tuple[ObjectMeta | None, list[bytes]]:
+        """The newest version or tombstone, and the body of a version of at most `body_limit`
+        bytes, read from the file its metadata came from."""
         for _ in range(LIST_ATTEMPTS):
             data, tombstones = self.versions_of(target)
             try:
-                return self._newest_of(target, data | tombstones, tombstones)
+                return self._newest_of(target, data | tombstones, tombstones, body_limit)
             except FileNotFoundError:
                 continue  # replaced since the listing: look again
         raise FileNotFoundError(f"{target} changed under every one of {LIST_ATTEMPTS} reads")
 
     def _newest_of(
-        self, target: Path, versions: set[str], tombstones: set[str]
-    ) -> ObjectMeta | None:
+        self, target: Path, versions: set[str], tombstones: set[str], body_limit: int
+    ) -> tuple[ObjectMeta | None, list[bytes]]:
         for version in sorted(versions, reverse=True):
             if version in tombstones:
-                return ObjectMeta.from_json((target / f"{version}.ts").read_bytes())
+                return ObjectMeta.from_json((target / f"{version}.ts").read_bytes()), []
             fd = os.open(target / f"{version}.data", os.O_RDONLY)
             try:
-                return read_meta(fd)
+                meta = read_meta(fd)
+                return meta, _checked_body(fd, meta, body_limit)
             except NoTrailer as exc:
                 # Its end is damaged: out of the way, so the replicator's digests differ and it
                 # pushes a sound copy, and last-writer-wins compares with what is readable.
@@ -159,7 +165,7 @@ class DiskStore:
                     self.on_damaged()
             finally:
                 os.close(fd)
-        return None
+        return None, []
 
     def set_aside(
         self, target: Path, version: str, suffixes: tuple[str, ...] = ("data",), inode: int = 0
@@ -212,19 +218,8 @@ class DiskStore:
         empty if they fail their check, which the read that follows finds again and handles."""
         target = self.object_dir(partition, obj_hash)
         return await asyncio.get_running_loop().run_in_executor(
-            self.pool, self._newest_and_body_sync, target, limit
+            self.pool, self._lookup, target, limit
         )
-
-    def _newest_and_body_sync(
-        self, target: Path, limit: int
-    ) -> tuple[ObjectMeta | None, list[bytes]]:
-        meta = self.newest_sync(target)
-        if meta is None or meta.tombstone or meta.size > limit or not has_checksums(meta):
-            return meta, []
-        try:
-            return meta, [read_checked(target / f"{meta.version}.data", meta)]
-        except (ReplicaCorrupt, FileNotFoundError):
-            return meta, []
 
     async def read(
         self, partition: int, obj_hash: str, meta: ObjectMeta, start: int, end: int
@@ -306,3 +301,14 @@ class DiskStore:
             None, shutil.disk_usage, self.root
         )
         return Usage(free_bytes=free, total_bytes=total)
+
+
+def _checked_body(fd: int, meta: ObjectMeta, limit: int) -> list[bytes]:
+    """The version's bytes, checked, if it has block sums and at most `limit` bytes; none if
+    they fail the check, which the read that follows finds again and handles."""
+    if meta.size > limit or not has_checksums(meta):
+        return []
+    try:
+        return [read_checked(fd, meta)]
+    except ReplicaCorrupt:
+        return []

@@ -257,9 +257,9 @@ async def test_only_a_get_that_sends_bytes_reads_them_with_the_lookup(
     calls: list[int] = []
     real = disk.read_checked
 
-    def counted(path: Any, meta: Any) -> bytes:
+    def counted(fd: int, meta: Any) -> bytes:
         calls.append(meta.size)
-        return real(path, meta)
+        return real(fd, meta)
 
     monkeypatch.setattr(disk, "read_checked", counted)
     monkeypatch.setattr(verified, "read_checked", counted)
