@@ -42,6 +42,7 @@ from storage_node.errors import (
 )
 from storage_node.keys import CONFIG, INLINE_READS, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
+from storage_node.unsent_limit import limit_unsent
 from storage_node.verified import CheckedFile, checked_bytes
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,8 @@ async def _serve_checked(
 async def _send_checked(
     request: web.Request, response: web.StreamResponse, checked: CheckedFile, span: tuple[int, int]
 ) -> None:
-    """Send each window by sendfile once it is checked, checking the next one meanwhile."""
+    """Send each window by sendfile once it is checked, checking the next one meanwhile; the
+    socket holds at most `notsent_lowat_bytes` unsent, topped up as the reader takes bytes."""
     loop, metrics = asyncio.get_running_loop(), request.app[METRICS]
     windows = checked.windows(*span)
     await checked.check(*windows[0])
@@ -329,6 +331,7 @@ async def _send_checked(
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("the client went away")
+    limit_unsent(transport, request.app[CONFIG].notsent_lowat_bytes)
     for window, following in zip(windows, [*windows[1:], None], strict=True):
         ahead = asyncio.ensure_future(checked.check(*following)) if following else None
         try:

@@ -1,5 +1,6 @@
 """Functional tests of a storage node's streams: bodies cut short by a client hanging up,
-temp files left behind, keep-alive after a sendfile read, and a large object read back."""
+temp files left behind, keep-alive after a sendfile read, a large object read back, and how
+little a sendfile socket holds unsent."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -19,7 +21,7 @@ from func_node_kit import Client, get, identity, locate, put, signed
 from shardgate.internal_api import partition_path
 from shardgate.versions import VersionClock
 from storage_node import disk, verified
-from storage_node.keys import INLINE_READS, STORE
+from storage_node.keys import CONFIG, INLINE_READS, STORE
 
 
 async def _requests_seen(node_client: Client, method: str) -> int:
@@ -213,6 +215,30 @@ async def test_a_version_of_one_block_is_written_and_others_sent_by_sendfile(
     assert (part.status, await part.read()) == (206, body[1000:])
     assert bool(sendfiles) is sent_by_sendfile
     assert node_client.server.app[INLINE_READS].held == 0
+
+
+@pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
+@pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="no TCP_NOTSENT_LOWAT")
+async def test_a_version_sent_by_sendfile_waits_little_unsent(
+    node_client: Client, clock: VersionClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each window goes down a socket that reports itself writable only while less than
+    `notsent_lowat_bytes` wait unsent, so sendfile tops it up as the reader takes bytes."""
+    body = os.urandom(6 << 20)  # two windows: 4 MiB, then 2
+    assert (await put(node_client, body, clock.next())).status == 201
+    loop = asyncio.get_running_loop()
+    lowats: list[int] = []
+    real = loop.sendfile
+
+    async def spied(transport: Any, file: Any, offset: int = 0, count: int | None = None) -> int:
+        sock = transport.get_extra_info("socket")
+        lowats.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT))
+        return await real(transport, file, offset, count)
+
+    monkeypatch.setattr(loop, "sendfile", spied)
+    whole = await get(node_client)
+    assert hashlib.sha256(await whole.read()).digest() == hashlib.sha256(body).digest()
+    assert lowats == [node_client.server.app[CONFIG].notsent_lowat_bytes] * 2 == [128 << 10] * 2
 
 
 @pytest.mark.parametrize("store_kind", ["disk"])
