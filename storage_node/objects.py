@@ -26,6 +26,7 @@ from shardgate.internal_api import (
     meta_headers,
 )
 from shardgate.streams import sized_chunks
+from shardgate.unsent_limit import limit_unsent
 from shardgate.versions import is_version, version_to_timestamp
 from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE, TrailerSplit
 from storage_node.blocks import has_checksums
@@ -42,7 +43,6 @@ from storage_node.errors import (
 )
 from storage_node.keys import CONFIG, INLINE_READS, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
-from storage_node.unsent_limit import limit_unsent
 from storage_node.verified import CheckedFile, checked_bytes
 
 log = logging.getLogger(__name__)

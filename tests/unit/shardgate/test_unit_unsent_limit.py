@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storage_node.unsent_limit import limit_unsent
+from shardgate.unsent_limit import limit_unsent
 
 
 @asynccontextmanager
