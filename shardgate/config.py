@@ -85,7 +85,6 @@ class GatewayConfig:
     port: int = 8080
     write_quorum: int = 2
     chunk_size: int = 256 * KiB
-    notsent_lowat_bytes: int = 128 * KiB  # unsent bytes a download's socket holds; 0: kernel's
     max_object_size: int = 5 * TiB
     node_connect_timeout: float = 2.0
     node_io_timeout: float = 30.0

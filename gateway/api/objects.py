@@ -30,7 +30,6 @@ from shardgate.internal_api import (
 )
 from shardgate.media import public_meta_headers, safety_headers
 from shardgate.streams import sized_chunks
-from shardgate.unsent_limit import limit_unsent
 
 log = logging.getLogger(__name__)
 _RELAYED = (hdrs.CONTENT_TYPE, hdrs.ETAG, hdrs.LAST_MODIFIED, hdrs.CONTENT_RANGE, VERSION_HEADER)
@@ -163,8 +162,6 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         return web.Response(status=stream.status, headers=headers, body=body)
     response = web.StreamResponse(status=stream.status, headers=headers)
     response.content_length = stream.length
-    if request.transport is not None:  # little waits unsent in the kernel (README, Bitrot)
-        limit_unsent(request.transport, request.app[CONFIG].notsent_lowat_bytes)
     await response.prepare(request)
     try:
         async for chunk in stream.chunks(chunk_size):

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 from collections.abc import AsyncIterator
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -15,8 +14,6 @@ import pytest
 from aiohttp import ClientResponse
 from func_cluster import InProcCluster, wait_until
 
-from gateway.api import objects as objects_api
-from shardgate import unsent_limit
 from shardgate.internal_api import TOMBSTONE_HEADER, VERSION_HEADER
 from shardgate.versions import version_to_timestamp
 
@@ -147,33 +144,6 @@ async def test_put_places_exactly_three_replicas(cluster: InProcCluster) -> None
     assert resp.status == 200
     assert hashlib.md5(await resp.read()).hexdigest() == MD5
     assert resp.headers["X-Meta-Owner"] == "al"
-
-
-@pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="no TCP_NOTSENT_LOWAT")
-async def test_a_streamed_download_waits_little_unsent(
-    cluster: InProcCluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A download of more than a chunk goes down a socket that holds at most
-    `notsent_lowat_bytes` unsent; a small one, written whole, is left to the kernel."""
-    seen: list[int] = []
-
-    def spied(transport: asyncio.BaseTransport, limit: int) -> bool:
-        done = unsent_limit.limit_unsent(transport, limit)
-        sock = transport.get_extra_info("socket")
-        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT))
-        return done
-
-    monkeypatch.setattr(objects_api, "limit_unsent", spied)
-    await put_body(cluster, "streamed")
-    resp = await cluster.client.get(f"/v1/objects/{BUCKET}/streamed", headers=cluster.auth)
-    assert hashlib.md5(await resp.read()).hexdigest() == MD5
-    assert seen == [128 << 10]
-    small = await cluster.client.put(
-        f"/v1/objects/{BUCKET}/small", data=b"tiny", headers=cluster.auth
-    )
-    assert small.status == 201
-    resp = await cluster.client.get(f"/v1/objects/{BUCKET}/small", headers=cluster.auth)
-    assert (await resp.read(), seen) == (b"tiny", [128 << 10])
 
 
 async def test_head_round_trips_headers(cluster: InProcCluster) -> None:
