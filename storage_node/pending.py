@@ -122,10 +122,7 @@ async def copy_pending(request: web.Request) -> web.Response:
         blocks=upload.blocks,
         block_sum=upload.block_sum,
     )
-    store = disk_store(request)
-    path = store.uploads.data(upload.upload_id)
-    if upload.state == "published":
-        path = store.data_path(upload.partition, upload.obj_hash, upload.version)
+    path = await disk_store(request).uploads.body(upload)
     status, answer = await request.app[PEERS].push(
         peer, upload.partition, upload.obj_hash, meta, path
     )

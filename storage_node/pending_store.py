@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storage_node.disk_io import fsync_dir, storage_errors
-from storage_node.errors import Superseded, UploadIdUsed
+from storage_node.errors import NoSuchUpload, Superseded, UploadIdUsed
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload
 from storage_node.version_file import put_trailer
 
@@ -76,54 +76,85 @@ class DiskPendingUploads:
         self.active.discard(upload_id)
 
     async def get(self, upload_id: str) -> PendingUpload | None:
-        def read() -> PendingUpload | None:
-            try:
-                raw = self.state_file(upload_id).read_bytes()
-            except FileNotFoundError:
-                return None
-            if b"upload_id" not in raw:
-                return None  # claimed, still receiving or abandoned mid-way
-            return PendingUpload.from_json(raw)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._store.pool, self._read_state, upload_id
+        )
 
-        return await asyncio.get_running_loop().run_in_executor(self._store.pool, read)
+    def _read_state(self, upload_id: str) -> PendingUpload | None:
+        try:
+            raw = self.state_file(upload_id).read_bytes()
+        except FileNotFoundError:
+            return None
+        if b"upload_id" not in raw:
+            return None  # claimed, still receiving or abandoned mid-way
+        return PendingUpload.from_json(raw)
 
     async def with_sha256(self, upload: PendingUpload) -> PendingUpload:
         """The upload with its sha256: hashed from its bytes now, once, if its token bound none
-        (a commit may state one; most state the md5, so uploads do not all pay for it)."""
-        if upload.sha256 is not None or upload.state != "received":
+        (a commit may state one; most state the md5, so uploads do not all pay for it). Under
+        the object's lock, so a publish cannot move the bytes or the state meanwhile."""
+        if upload.sha256 is not None:
             return upload
 
         @storage_errors
         def hashed() -> PendingUpload:
+            fresh = self._read_state(upload.upload_id) or upload
+            if fresh.sha256 is not None:
+                return fresh
             digest = hashlib.sha256()
-            with self.data(upload.upload_id).open("rb") as fh:
-                # Only the upload's bytes: a publish cut short may have left a trailer after them.
-                left = upload.size
+            with self._body_sync(fresh)[0].open("rb") as fh:
+                # Only the upload's bytes: a trailer follows them in a published version, or
+                # in a pending file a publish cut short.
+                left = fresh.size
                 while left > 0 and (chunk := fh.read(min(HASH_CHUNK, left))):
                     digest.update(chunk)
                     left -= len(chunk)
-            done = replace(upload, sha256=digest.hexdigest())
+            done = replace(fresh, sha256=digest.hexdigest())
             self.write_state(done)
             return done
 
-        return await asyncio.get_running_loop().run_in_executor(self._store.pool, hashed)
+        return await self._store.locked(upload.obj_hash, hashed)
 
     async def publish(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
         """Turn a received upload into version `new.version` of its object (idempotent)."""
         return await self._store.locked(upload.obj_hash, self._publish_sync, upload, new)
 
+    async def body(self, upload: PendingUpload) -> Path:
+        """The file holding the upload's bytes (each up to its size; a trailer may follow)."""
+        loop = asyncio.get_running_loop()
+        path, _ = await loop.run_in_executor(self._store.pool, self._body_sync, upload)
+        return path
+
+    def _body_sync(self, upload: PendingUpload) -> tuple[Path, ObjectMeta | None]:
+        """The pending file, or else the version an earlier publish made of it (the node may
+        have stopped before recording that publish) and that version's metadata."""
+        data = self.data(upload.upload_id)
+        if data.exists():
+            return data, None
+        current = self._store.newest_sync(self._store.object_dir(upload.partition, upload.obj_hash))
+        if current is None or not _carries(current, upload):
+            raise NoSuchUpload(
+                f"the bytes of upload {upload.upload_id} are gone from this node: it was"
+                " published, and a newer write or a delete has replaced that version"
+            )
+        return self._store.data_path(upload.partition, upload.obj_hash, current.version), current
+
     @storage_errors
     def _publish_sync(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
         target = self._store.object_dir(upload.partition, upload.obj_hash)
         current = self._store.newest_sync(target)
-        if (
-            upload.state == "published"
-            and current is not None
-            and current.version == upload.version
-        ):
-            return current
         if current is not None and current.version >= new.version:
+            if upload.state == "published" and current.version == upload.version == new.version:
+                return current  # the same publish again
             raise Superseded(current.version)
+        data, published = self._body_sync(upload)
+        if published is not None:
+            # Published before under an older version the catalog never recorded (the gateway
+            # stopped, or this node did before recording the publish), and the commit retried:
+            # the version's file is the upload again, to go in place as the version asked for.
+            os.rename(
+                self._store.data_path(upload.partition, upload.obj_hash, published.version), data
+            )
         meta = ObjectMeta(
             bucket=upload.bucket,
             key=upload.key,
@@ -134,8 +165,8 @@ class DiskPendingUploads:
             user_meta=dict(new.user_meta),
             blocks=upload.blocks,
             block_sum=upload.block_sum,
+            upload_id=upload.upload_id,
         )
-        data = self.data(upload.upload_id)
         put_trailer(data, meta, fsync=self._store.fsync)
         self._store.install(target, meta, data)
         self.write_state(replace(upload, state="published", version=new.version))
@@ -147,3 +178,13 @@ class DiskPendingUploads:
             self.write_state(replace(upload, state="dropped"))
 
         await asyncio.get_running_loop().run_in_executor(self._store.pool, drop)
+
+
+def _carries(meta: ObjectMeta, upload: PendingUpload) -> bool:
+    """Whether stored version `meta` is a publish of this very upload, bytes and all."""
+    return meta.upload_id == upload.upload_id and (
+        meta.size,
+        meta.etag,
+        meta.blocks,
+        meta.block_sum,
+    ) == (upload.size, upload.etag, upload.blocks, upload.block_sum)

@@ -78,6 +78,7 @@ class ObjectMeta:
     tombstone: bool = False
     blocks: tuple[int, ...] = ()  # a CRC per block; versions written before checksums have none
     block_sum: str = "crc32"  # which CRC; absent (the first format) means zlib's CRC-32
+    upload_id: str = ""  # the direct upload published as this version: a retried commit's cue
 
     def to_json(self) -> bytes:
         return json.dumps(vars(self), sort_keys=True).encode()  # asdict deep-copies: slow

@@ -33,6 +33,9 @@ from multidict import CIMultiDictProxy
 
 from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
+from shardgate.internal_api import pending_path
+from shardgate.signing import sign_request
+from shardgate.versions import VersionClock
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -138,6 +141,51 @@ async def test_direct_put_bypasses_the_gateway_and_commits_to_three_replicas(
         api, "direct", "big/50m.bin", size=body.size, md5=stored["etag"], upload_id=signed.upload_id
     )
     assert again == (201, stored)
+
+
+async def test_a_commit_the_gateway_never_recorded_is_retried_onto_a_newer_version(
+    api: Api, shared_cluster: DevCluster
+) -> None:
+    """The nodes published an upload as V1 and the gateway stopped before its catalog recorded
+    it (done here by hand, as its placement does). The client's retried commit records a newer
+    version, and every replica moves to it with the same bytes rather than staying at V1,
+    which no read at the catalog's version would take."""
+    key = "retried/commit.bin"
+    body = Body(3 * MiB, seed=77)
+    signed = await presign(api, "direct", key, size=body.size)
+    status, answer, _ = await upload(
+        api.session, signed.url, body.chunks(), **{"Content-Length": str(body.size)}
+    )
+    assert status == 201, answer
+    assert signed.upload_id is not None
+    ring = cluster_ring(shared_cluster)
+    secret = shared_cluster.cluster_secret.encode()
+    source = next(node for node in ring.nodes if signed.url.startswith(node.url + "/"))
+    path = pending_path(signed.upload_id)
+    async with api.session.get(source.url + path, headers=sign_request(secret, "GET", path)) as r:
+        received = await r.json()
+    first = VersionClock().next()
+    holders = [source, *(node for node in ring.nodes if node.id in received["copies"])]
+    for node in holders:
+        publish = pending_path(signed.upload_id, "publish")
+        request: dict[str, Any] = {"version": first}
+        if node != source:
+            request.update({k: received[k] for k in ("size", "etag", "blocks_digest")})
+        headers = sign_request(secret, "POST", publish)
+        async with api.session.post(node.url + publish, json=request, headers=headers) as r:
+            assert (r.status, (await r.json())["version"]) == (201, first)
+
+    status, stored = await commit(
+        api, "direct", key, size=body.size, sha256=body.sha256(), upload_id=signed.upload_id
+    )
+    assert status == 201, stored
+    assert stored["version"] > first
+    assert await api.get_sha256("direct", key) == (200, body.sha256(), body.size)
+    on_nodes = await replica_versions(
+        api.session, ring, shared_cluster.cluster_secret, "direct", key
+    )
+    assert sorted(on_nodes) == sorted(stored["replicas"])
+    assert set(on_nodes.values()) == {(stored["version"], stored["etag"])}
 
 
 @pytest.mark.parametrize("token_in_url", [True, False], ids=["url-and-field", "field-only"])
