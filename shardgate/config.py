@@ -46,8 +46,8 @@ class NodeConfig:
     # Versions of one block (1 MiB) are served from memory, which a slow reader holds (with the
     # transport's copy: each counts twice): past this much, reads go by sendfile and hold nothing.
     inline_read_bytes: int = 64 * MiB
-    # TCP_NOTSENT_LOWAT of a socket a version goes down by sendfile; 0 leaves the kernel's. It
-    # bounds only what waits unsent, not what is in flight, so long links keep their speed.
+    # TCP_NOTSENT_LOWAT of a presigned GET's socket while sendfile sends it; 0 leaves the
+    # kernel's. It bounds only what waits unsent, not what is in flight: long links keep pace.
     notsent_lowat_bytes: int = 128 * KiB
     sweep_interval: float = 600.0  # 0 turns the periodic sweep off (`shardgate sweep` still runs)
     sweep_grace: float = 3600.0  # debris younger than this is left alone

@@ -216,7 +216,12 @@ async def get_direct(request: web.Request) -> web.StreamResponse:
     )
     headers.update(safety_headers(meta.key, meta.content_type))
     headers.update(public_meta_headers(meta.user_meta))
-    return await serve_version(request, claims.partition, obj_hash, meta, headers)
+    # A client, unlike the gateway reading for one, takes bytes only as fast as its link:
+    # sendfile tops its socket up rather than queueing megabytes ahead of it.
+    limit = request.app[CONFIG].notsent_lowat_bytes
+    return await serve_version(
+        request, claims.partition, obj_hash, meta, headers, unsent_limit=limit
+    )
 
 
 async def preflight_direct(request: web.Request) -> web.Response:

@@ -230,8 +230,12 @@ async def serve_version(
     meta: ObjectMeta,
     headers: CIMultiDict[str],
     read_ahead: list[bytes] | None = None,
+    *,
+    unsent_limit: int = 0,
 ) -> web.StreamResponse:
-    """Answer GET or HEAD for one stored version: validators, ranges, sendfile when possible."""
+    """Answer GET or HEAD for one stored version: validators, ranges, sendfile when possible;
+    a socket sent down by sendfile holds at most `unsent_limit` bytes unsent (0: the kernel's
+    default)."""
     if _not_modified(request, meta):
         return web.Response(status=304, headers=headers)
     store, metrics = request.app[STORE], request.app[METRICS]
@@ -241,7 +245,7 @@ async def serve_version(
     try:
         if isinstance(store, DiskStore) and has_checksums(meta):
             return await _serve_checked(
-                request, store, partition, obj_hash, meta, headers, read_ahead or []
+                request, store, partition, obj_hash, meta, headers, read_ahead or [], unsent_limit
             )
         response, span = _streamed(request, meta, headers)
         chunks = aiter(store.read(partition, obj_hash, meta, *span))
@@ -279,6 +283,7 @@ async def _serve_checked(
     meta: ObjectMeta,
     headers: CIMultiDict[str],
     read_ahead: list[bytes],
+    unsent_limit: int,
 ) -> web.StreamResponse:
     """Every block is checked before any of it leaves (`read_ahead`, the body if the lookup
     read it, was; it is emptied here, so a body the budget refuses is not kept alive). A bad
@@ -308,7 +313,7 @@ async def _serve_checked(
             request.app[METRICS].bytes_sent.inc(end - start)
         else:
             async with CheckedFile.open(store, partition, obj_hash, meta) as checked:
-                await _send_checked(request, response, checked, (start, end))
+                await _send_checked(request, response, checked, (start, end), unsent_limit)
     except ReplicaCorrupt:
         await request.app[QUARANTINE].report(partition, obj_hash, meta, "read")
         if not response.prepared:
@@ -320,10 +325,14 @@ async def _serve_checked(
 
 
 async def _send_checked(
-    request: web.Request, response: web.StreamResponse, checked: CheckedFile, span: tuple[int, int]
+    request: web.Request,
+    response: web.StreamResponse,
+    checked: CheckedFile,
+    span: tuple[int, int],
+    unsent_limit: int,
 ) -> None:
     """Send each window by sendfile once it is checked, checking the next one meanwhile; the
-    socket holds at most `notsent_lowat_bytes` unsent, topped up as the reader takes bytes."""
+    socket holds at most `unsent_limit` unsent, topped up as the reader takes bytes."""
     loop, metrics = asyncio.get_running_loop(), request.app[METRICS]
     windows = checked.windows(*span)
     await checked.check(*windows[0])
@@ -331,7 +340,7 @@ async def _send_checked(
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("the client went away")
-    limit_unsent(transport, request.app[CONFIG].notsent_lowat_bytes)
+    limit_unsent(transport, unsent_limit)
     for window, following in zip(windows, [*windows[1:], None], strict=True):
         ahead = asyncio.ensure_future(checked.check(*following)) if following else None
         try:

@@ -1,6 +1,6 @@
 """Functional tests of a storage node's streams: bodies cut short by a client hanging up,
 temp files left behind, keep-alive after a sendfile read, a large object read back, and how
-little a sendfile socket holds unsent."""
+little a presigned GET's socket holds unsent."""
 
 from __future__ import annotations
 
@@ -10,18 +10,23 @@ import hashlib
 import os
 import socket
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from func_cluster import wait_until
-from func_node_kit import Client, get, identity, locate, put, signed
+from func_node_kit import BUCKET, KEY, SECRET, Client, get, identity, locate, put, signed
 
+import storage_node
+from shardgate.config import NodeConfig
 from shardgate.internal_api import partition_path
+from shardgate.tokens import Claims, issue
 from shardgate.versions import VersionClock
 from storage_node import disk, verified
-from storage_node.keys import CONFIG, INLINE_READS, STORE
+from storage_node.keys import INLINE_READS, STORE
 
 
 async def _requests_seen(node_client: Client, method: str) -> int:
@@ -217,15 +222,19 @@ async def test_a_version_of_one_block_is_written_and_others_sent_by_sendfile(
     assert node_client.server.app[INLINE_READS].held == 0
 
 
-@pytest.mark.parametrize("store_kind", ["disk"], indirect=True)
 @pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="no TCP_NOTSENT_LOWAT")
-async def test_a_version_sent_by_sendfile_waits_little_unsent(
-    node_client: Client, clock: VersionClock, monkeypatch: pytest.MonkeyPatch
+async def test_a_presigned_get_sent_by_sendfile_waits_little_unsent(
+    aiohttp_client: Any, tmp_path: Path, clock: VersionClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each window goes down a socket that reports itself writable only while less than
-    `notsent_lowat_bytes` wait unsent, so sendfile tops it up as the reader takes bytes."""
+    """Each window of a presigned GET goes down a socket that reports itself writable only
+    while less than `notsent_lowat_bytes` wait unsent, so sendfile tops it up as the client
+    takes bytes; the gateway's reads keep the kernel's default."""
+    config = NodeConfig(
+        node_id="node-a", data_dir=tmp_path, cluster_secret=SECRET, token_keys={"k1": SECRET}
+    )
+    client = await aiohttp_client(storage_node.create_app(config))
     body = os.urandom(6 << 20)  # two windows: 4 MiB, then 2
-    assert (await put(node_client, body, clock.next())).status == 201
+    assert (await put(client, body, clock.next())).status == 201
     loop = asyncio.get_running_loop()
     lowats: list[int] = []
     real = loop.sendfile
@@ -236,9 +245,14 @@ async def test_a_version_sent_by_sendfile_waits_little_unsent(
         return await real(transport, file, offset, count)
 
     monkeypatch.setattr(loop, "sendfile", spied)
-    whole = await get(node_client)
-    assert hashlib.sha256(await whole.read()).digest() == hashlib.sha256(body).digest()
-    assert lowats == [node_client.server.app[CONFIG].notsent_lowat_bytes] * 2 == [128 << 10] * 2
+    internal = await get(client)
+    assert hashlib.sha256(await internal.read()).digest() == hashlib.sha256(body).digest()
+    claims = Claims("k1", "node-a", BUCKET, KEY, "GET", "", int(time.time()) + 60, locate()[0])
+    url = f"/direct/v1/{BUCKET}/{quote(KEY, safe='/')}"
+    direct = await client.get(url, params={"token": issue(claims, SECRET)})
+    assert hashlib.sha256(await direct.read()).digest() == hashlib.sha256(body).digest()
+    assert lowats == [0, 0, config.notsent_lowat_bytes, config.notsent_lowat_bytes]
+    assert config.notsent_lowat_bytes == 128 << 10
 
 
 @pytest.mark.parametrize("store_kind", ["disk"])
