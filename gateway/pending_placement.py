@@ -81,13 +81,18 @@ class PendingPlacement:
 
         need = self._config.write_quorum
         result = await fan_out(targets, copy, need=max(need - 1, 0), timeout=None)
+        # A version placed on peers but never recorded would outrank the catalog's.
+        copied = [node for (_, node), ack in result.ok if not ack.superseded]
         if len(result.ok) + 1 < need:
-            copied = [node for (_, node), ack in result.ok if not ack.superseded]
             await self._writer.withdraw(addr, version, copied)
             raise QuorumNotReached(
                 f"only {len(result.ok) + 1} replicas took the commit; {need} needed"
             )
-        await self._client.publish_pending(source, pending.upload_id, version)
+        try:
+            await self._client.publish_pending(source, pending.upload_id, version)
+        except NodeError:
+            await self._writer.withdraw(addr, version, copied)
+            raise
         missed += [primary.id for (primary, _), _ in result.failed]
         repairs = [Repair(bucket, key, version, node_id, "missed") for node_id in missed]
         repairs += [

@@ -13,10 +13,11 @@ _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
 
 def limit_unsent(transport: asyncio.BaseTransport, limit: int) -> bool:
-    """Report the transport's socket writable only while less than `limit` bytes wait unsent;
-    False where that cannot be asked (a limit of 0, not TCP, no such option)."""
+    """Report the transport's socket writable only while less than `limit` bytes wait unsent,
+    or, for 0, as the kernel's default does (a kept-alive connection keeps what it was set to);
+    False where that cannot be asked (not TCP, no such option)."""
     sock = transport.get_extra_info("socket")
-    if limit <= 0 or sock is None or _NOTSENT_LOWAT is None or sock.family not in _TCP_FAMILIES:
+    if sock is None or _NOTSENT_LOWAT is None or sock.family not in _TCP_FAMILIES:
         return False
     try:
         sock.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, limit)

@@ -98,8 +98,11 @@ async def receive_copy(request: web.Request) -> web.Response:
 
 
 async def get_pending(request: web.Request) -> web.Response:
-    """What was received; `?sha256=1` has the node hash it if the token bound no sha256."""
+    """What was received; `?sha256=1` has the node hash it if the token bound no sha256. An
+    upload whose bytes are gone (published, then replaced) is no longer here: a commit then
+    stops before it touches a peer."""
     upload = await _received(request)
+    await disk_store(request).uploads.body(upload)
     if request.query.get("sha256") == "1":
         upload = await disk_store(request).uploads.with_sha256(upload)
     return web.json_response({**asdict(upload), "blocks_digest": blocks_digest(upload.blocks)})

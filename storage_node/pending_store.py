@@ -144,8 +144,8 @@ class DiskPendingUploads:
         target = self._store.object_dir(upload.partition, upload.obj_hash)
         current = self._store.newest_sync(target)
         if current is not None and current.version >= new.version:
-            if upload.state == "published" and current.version == upload.version == new.version:
-                return current  # the same publish again
+            if current.version == new.version and _carries(current, upload):
+                return current  # the same publish again, recorded or not
             raise Superseded(current.version)
         data, published = self._body_sync(upload)
         if published is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -81,14 +81,18 @@ class ObjectMeta:
     upload_id: str = ""  # the direct upload published as this version: a retried commit's cue
 
     def to_json(self) -> bytes:
-        return json.dumps(vars(self), sort_keys=True).encode()  # asdict deep-copies: slow
+        data = vars(self)  # asdict deep-copies: slow
+        if not self.upload_id:  # only direct uploads name one; the rest read as they always did
+            data = {name: value for name, value in data.items() if name != "upload_id"}
+        return json.dumps(data, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> ObjectMeta:
         data: dict[str, Any] = json.loads(raw)
         data["user_meta"] = dict(data.get("user_meta") or {})
         data["blocks"] = tuple(data.get("blocks") or ())
-        return cls(**data)
+        # A field a later release adds is skipped, so a node rolled back still reads the file.
+        return cls(**{name: data[name] for name in _META_FIELDS if name in data})
 
     @classmethod
     def tombstone_of(cls, bucket: str, key: str, version: str) -> ObjectMeta:
@@ -103,3 +107,6 @@ class ObjectMeta:
             "size": self.size,
             "tombstone": self.tombstone,
         }
+
+
+_META_FIELDS = tuple(f.name for f in fields(ObjectMeta))

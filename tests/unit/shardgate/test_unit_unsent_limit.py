@@ -44,12 +44,14 @@ async def test_a_tcp_socket_gets_the_limit() -> None:
 
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="no TCP_NOTSENT_LOWAT")
-async def test_a_limit_of_zero_leaves_the_kernel_default() -> None:
+async def test_a_limit_of_zero_restores_the_kernel_default() -> None:
+    """0 is the kernel's "use net.ipv4.tcp_notsent_lowat": what a fresh socket reports."""
     async with _connected() as transport:
         sock = transport.get_extra_info("socket")
         before = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
-        assert not limit_unsent(transport, 0)
-        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == before
+        assert limit_unsent(transport, 65536)
+        assert limit_unsent(transport, 0)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT) == before == 0
 
 
 async def test_a_unix_socket_is_left_alone(tmp_path: Path) -> None:

@@ -69,6 +69,8 @@ async def test_a_commit_retried_after_a_crash_mid_publish_publishes_the_newer_ve
     hashed = await store.uploads.with_sha256(upload)
     assert hashed.sha256 == hashlib.sha256(BODY).hexdigest()
 
+    again = await store.uploads.publish(upload, NewVersion("bkt", "k", V1, upload.content_type))
+    assert again.version == V1  # the same publish again, though the node never recorded it
     meta = await store.uploads.publish(hashed, NewVersion("bkt", "k", V2, upload.content_type))
     assert meta.version == V2 and (await store.newest(PART, HASH)) == meta
     assert store.data_path(PART, HASH, V2).read_bytes()[: meta.size] == BODY
@@ -150,3 +152,14 @@ async def test_the_same_bytes_published_by_another_upload_are_not_taken(tmp_path
         await store.uploads.publish(first, NewVersion("bkt", "k", V4))
     assert await store.newest(PART, HASH) == other
     assert store.data_path(PART, HASH, V3).exists()
+
+
+def test_only_a_published_upload_names_itself_in_the_trailer() -> None:
+    """Other versions' metadata reads as it always did, and a field a later release adds is
+    skipped, so a node rolled back still reads the file."""
+    plain = ObjectMeta("bkt", "k", V1, 3, "e")
+    assert b"upload_id" not in plain.to_json()
+    named = ObjectMeta("bkt", "k", V1, 3, "e", upload_id="u1")
+    assert ObjectMeta.from_json(named.to_json()) == named
+    later = named.to_json().replace(b'"bucket"', b'"added_later": 1, "bucket"')
+    assert ObjectMeta.from_json(later) == named
