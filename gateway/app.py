@@ -47,6 +47,7 @@ from gateway.sqlite_catalog import SqliteCatalog
 from gateway.sweep import SweepCoordinator
 from ring import Ring, RingWatch, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
+from shardgate.connection_trace import counting_connections
 from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 
@@ -121,7 +122,10 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[CONFIG], app[METRICS]
     connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
+    trace = counting_connections(metrics.node_connections_opened)
+    async with aiohttp.ClientSession(
+        connector=connector, auto_decompress=False, trace_configs=[trace]
+    ) as session:
         client, health = node_access(session, config)
         app[HEALTH] = health
         writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)

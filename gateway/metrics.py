@@ -32,6 +32,7 @@ class GatewayMetrics:
     admission_rejections: Counter
     parts_received: Counter
     repair_queue_depth: Gauge
+    node_connections_opened: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, node_ids: Iterable[str] = ()) -> GatewayMetrics:
@@ -110,6 +111,11 @@ class GatewayMetrics:
             repair_queue_depth=Gauge(
                 "shardgate_gateway_repair_queue_depth",
                 "Replicas recorded for repair and not yet repaired (read from the catalog).",
+                registry=registry,
+            ),
+            node_connections_opened=Counter(
+                "shardgate_gateway_node_connections_opened",
+                "Connections opened to nodes (after a node restarts, or as concurrency grows).",
                 registry=registry,
             ),
         )

@@ -28,7 +28,7 @@ from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
 from ring import Node, Ring
 from shardgate.block_sums import BlockSums
-from shardgate.vouch_trailer import encode_trailer
+from shardgate.vouch_trailer import TRAILER_SIZE, encode_trailer
 
 INLINE_HASH_BYTES = 32 * 1024  # md5 and CRC-32C of this much took 45 us here: less than a hop
 
@@ -60,17 +60,25 @@ class WriteOutcome:
 
 
 class _Feed:
-    """One replica's queue of chunks; None marks the end of the body."""
+    """One replica's queue of chunks; None marks the end of the body, unless its length was
+    declared: then it ends as its last byte is sent."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, length: int | None) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=depth)
+        self.length = length
         self.started = False
         self.closed = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        sent = 0
         while (chunk := await self.queue.get()) is not None:
             self.started = True
             yield chunk
+            sent += len(chunk)
+            if sent == self.length:
+                # The node may answer as soon as it has every byte, and aiohttp drops the
+                # connection of a request whose body is still being written then.
+                return
 
     def close(self) -> None:
         """The consumer is gone: free the queue so the producer never blocks on it again."""
@@ -127,14 +135,15 @@ class ReplicatedWriter:
         self, ring: Ring, req: WriteRequest, body: AsyncIterable[bytes], need: int
     ) -> WriteOutcome:
         partition = req.addr.partition
+        length = None if req.size is None else req.size + TRAILER_SIZE
         spares = [node for node in ring.handoffs(partition) if self._health.is_up(node.id)]
         slots: list[_Slot] = []
         missed: list[str] = []
         for primary in ring.primaries(partition):
             if self._health.is_up(primary.id):
-                slots.append(_Slot(primary, primary, _Feed(self._depth)))
+                slots.append(_Slot(primary, primary, _Feed(self._depth, length)))
             elif spares:
-                slots.append(_Slot(primary, spares.pop(0), _Feed(self._depth)))
+                slots.append(_Slot(primary, spares.pop(0), _Feed(self._depth, length)))
                 self._metrics.handoff_writes.inc()
             else:
                 missed.append(primary.id)
@@ -159,15 +168,13 @@ class ReplicatedWriter:
             raise
         try:
             await self._offer(trailer, slots, need)
-            for slot in slots:
-                await slot.offer(None, self._stall)
+            await self._end(slots)
             result = await fan
         except QuorumNotReached:
             # Replicas already holding the whole body and its trailer commit whatever happens
             # here, so cancelling them would leave a version nobody withdraws: end every stream,
             # then take back whatever committed.
-            for slot in slots:
-                await slot.offer(None, self._stall)
+            await self._end(slots)
             ended = await fan
             await self.withdraw(
                 req.addr, req.version, [s.node for s, a in ended.ok if not a.superseded]
@@ -298,6 +305,12 @@ class ReplicatedWriter:
             await slot.offer(chunk, self._stall)
         if sum(not slot.feed.closed for slot in slots) < need:
             raise QuorumNotReached("too many replicas failed during the upload")
+
+    async def _end(self, slots: list[_Slot]) -> None:
+        """End each body of undeclared length; one of declared length ended with its last byte."""
+        for slot in slots:
+            if slot.feed.length is None:
+                await slot.offer(None, self._stall)
 
     async def withdraw(self, addr: ObjectAddress, version: str, nodes: list[Node]) -> None:
         """Take back a version that must not show; a replica that cannot be reached keeps it

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from ring import RingWatch
 from shardgate.config import NodeConfig
+from shardgate.connection_trace import counting_connections
 from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 from storage_node.auth import signature_middleware
@@ -96,7 +97,8 @@ async def _close_store(app: web.Application) -> None:
 
 async def _peers(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    async with aiohttp.ClientSession(auto_decompress=False) as session:
+    trace = counting_connections(app[METRICS].peer_connections_opened)
+    async with aiohttp.ClientSession(auto_decompress=False, trace_configs=[trace]) as session:
         app[PEERS] = PeerClient(session, config.cluster_secret, config.chunk_size)
         yield
 

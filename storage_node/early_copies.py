@@ -36,9 +36,16 @@ async def early_copy_targets(rings: RingWatch | None, me: str, partition: int) -
     return [node for node in ring.primaries(partition) if node.id != me]
 
 
-async def _drain(queue: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+async def _drain(queue: asyncio.Queue[bytes | None], length: int | None) -> AsyncIterator[bytes]:
+    """The queued chunks up to None, or up to `length` bytes when it is declared."""
+    sent = 0
     while (chunk := await queue.get()) is not None:
         yield chunk
+        sent += len(chunk)
+        if sent == length:
+            # The peer answers as soon as it has every byte, and aiohttp drops the connection
+            # of a request whose body is still being written then.
+            return
 
 
 @dataclass
@@ -75,7 +82,7 @@ class EarlyCopies:
     def start(self, nodes: Sequence[Node]) -> None:
         for node in nodes:
             queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
-            body = _drain(queue)
+            body = _drain(queue, self._length)
             task = asyncio.create_task(
                 self._peers.copy_upload(node.url, self._upload, self._me, body, self._length)
             )
@@ -105,7 +112,8 @@ class EarlyCopies:
             self._drop_all(f"the body is {size} bytes, not its declared {self._length}")
         if last is not None:
             await self._hand_all(last)
-        await self._hand_all(None)
+        if self._length is None:
+            await self._hand_all(None)  # a declared length ended each body with its last byte
         if not self._copies:
             return ()
         await asyncio.wait([copy.task for copy in self._copies], timeout=self._stall)

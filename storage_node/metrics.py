@@ -22,6 +22,7 @@ class NodeMetrics:
     writes_in_progress: Gauge
     commits: Counter
     early_copies: Counter
+    peer_connections_opened: Counter
     disk_free: Gauge
     disk_total: Gauge
     objects: Gauge
@@ -56,6 +57,11 @@ class NodeMetrics:
                 "Direct uploads streamed to a peer while they arrived, by result: held, or "
                 "dropped (the commit then copies the upload to that peer).",
                 ["result"],
+                registry=registry,
+            ),
+            peer_connections_opened=Counter(
+                "shardgate_node_peer_connections_opened",
+                "Connections opened to peer nodes (early copies, replication, repairs).",
                 registry=registry,
             ),
             disk_free=Gauge(

@@ -34,7 +34,9 @@ NODES = [Node(id=f"n{i}", url=f"http://n{i}") for i in range(1, 4)]
 
 class FakePeers(PeerClient):
     """Peers by URL: 'ok' takes everything, 'refuse' answers 507 at the end, 'down' fails
-    before reading, 'stall' stops reading after its first chunk."""
+    before reading, 'stall' stops reading after its first chunk, 'eager' answers at the
+    declared length's last byte while the body is sent from a task of its own, as aiohttp does
+    (a body still being sent then costs the connection: `dropped`)."""
 
     def __init__(self, behaviour: dict[str, str]) -> None:
         self.behaviour = behaviour
@@ -42,6 +44,7 @@ class FakePeers(PeerClient):
         self.ended: set[str] = set()
         self.aborted: set[str] = set()
         self.lengths: dict[str, int | None] = {}
+        self.dropped: set[str] = set()
 
     async def copy_upload(
         self,
@@ -57,6 +60,8 @@ class FakePeers(PeerClient):
         if how == "down":
             raise ConnectionRefusedError(peer_url)
         self.got[peer_url] = b""
+        if how == "eager":
+            return await self._answer_at_last_byte(peer_url, chunks, length)
         try:
             async for chunk in chunks:
                 self.got[peer_url] += chunk
@@ -67,6 +72,25 @@ class FakePeers(PeerClient):
             raise
         self.ended.add(peer_url)
         return (507, {"error": "full"}) if how == "refuse" else (201, {"size": 0})
+
+    async def _answer_at_last_byte(
+        self, peer_url: str, chunks: AsyncIterator[bytes], length: int | None
+    ) -> tuple[int, Any]:
+        answered = asyncio.get_running_loop().create_future()
+
+        async def send() -> None:
+            async for chunk in chunks:
+                self.got[peer_url] += chunk
+                if len(self.got[peer_url]) == length:
+                    answered.set_result(None)
+
+        sending = asyncio.ensure_future(send())
+        await answered
+        if not sending.done():
+            self.dropped.add(peer_url)
+            sending.cancel()
+        self.ended.add(peer_url)
+        return 201, {"size": length}
 
 
 def _started(
@@ -165,3 +189,16 @@ async def test_a_body_shorter_than_its_declared_length_never_sends_its_last_chun
     await copies.close()
     assert peers.ended == set()
     assert all(len(got) == 2_000 for got in peers.got.values())
+
+
+async def test_a_body_of_declared_length_ends_with_its_last_byte() -> None:
+    # The peer answers once it has every byte; aiohttp drops the connection of a request whose
+    # body has not ended by then, so the body must not wait for an end marker.
+    peers, copies = _started({"http://n2": "eager", "http://n3": "eager"}, length=5_000)
+    await _send(copies, 5)
+    assert await copies.finish() == ("n2", "n3")
+    assert copies.failed == []
+    assert peers.dropped == set()
+    expected = b"".join(bytes([i]) * 1000 for i in range(5))
+    assert peers.got == {"http://n2": expected, "http://n3": expected}
+    await copies.close()
