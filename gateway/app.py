@@ -123,14 +123,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[CONFIG], app[METRICS]
     connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
     trace = counting_connections(metrics.node_connections_opened)
-    # aiohttp buffers 64 KiB of an answer by default and then stops reading, so a download was
-    # relayed in joins of 64 KiB pieces, not chunk_size ones: 6 to 10% more of the gateway's CPU
-    # per large GET. A download still holds at most about three chunks.
     async with aiohttp.ClientSession(
-        connector=connector,
-        auto_decompress=False,
-        trace_configs=[trace],
-        read_bufsize=config.chunk_size,
+        connector=connector, auto_decompress=False, trace_configs=[trace]
     ) as session:
         client, health = node_access(session, config)
         app[HEALTH] = health
