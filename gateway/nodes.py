@@ -28,7 +28,7 @@ from shardgate.internal_api import (
     version_path,
 )
 from shardgate.signing import sign_request
-from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE
+from shardgate.vouch_trailer import TRAILER_KIND, vouched_length
 
 
 class NodeError(Exception):
@@ -156,7 +156,7 @@ class NodeClient:
         create_only: bool = False,
     ) -> PutAck:
         # The body ends with the gateway's vouch for its md5 (shardgate.vouch_trailer).
-        length = None if size is None else size + TRAILER_SIZE
+        length = vouched_length(size)
         headers = put_headers(addr.bucket, addr.key, version, content_type, user_meta, length)
         headers[TRAILER_HEADER] = TRAILER_KIND
         if create_only:

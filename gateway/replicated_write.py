@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from gateway.errors import (
     BadDigest,
     EntityTooLarge,
+    IncompleteBody,
     PreconditionFailed,
     QuorumNotReached,
     ReplicaMismatch,
@@ -28,7 +29,7 @@ from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
 from ring import Node, Ring
 from shardgate.block_sums import BlockSums
-from shardgate.vouch_trailer import TRAILER_SIZE, encode_trailer
+from shardgate.vouch_trailer import encode_trailer, vouched_length
 
 INLINE_HASH_BYTES = 32 * 1024  # md5 and CRC-32C of this much took 45 us here: less than a hop
 
@@ -135,7 +136,7 @@ class ReplicatedWriter:
         self, ring: Ring, req: WriteRequest, body: AsyncIterable[bytes], need: int
     ) -> WriteOutcome:
         partition = req.addr.partition
-        length = None if req.size is None else req.size + TRAILER_SIZE
+        length = vouched_length(req.size)
         spares = [node for node in ring.handoffs(partition) if self._health.is_up(node.id)]
         slots: list[_Slot] = []
         missed: list[str] = []
@@ -290,6 +291,9 @@ class ReplicatedWriter:
             self._metrics.received_bytes.inc(len(chunk))
         if total == 0 and req.check_head is not None:
             req.check_head(b"")
+        if req.size is not None and total != req.size:
+            # Each replica's body ends at its declared length: a short one would never end.
+            raise IncompleteBody(f"the body is {total} bytes, not its declared {req.size}")
         etag, sha256 = md5.hexdigest(), sha.hexdigest() if sha else None
         if req.md5 is not None and req.md5 != etag:
             raise BadDigest("the body's md5 does not match Content-MD5")

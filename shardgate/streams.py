@@ -1,11 +1,12 @@
-"""Reading request bodies in fixed-size chunks, ending a body whose sender goes quiet."""
+"""Reading request bodies in fixed-size chunks, ending a body whose sender goes quiet, and
+knowing their length."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
-from aiohttp import StreamReader
+from aiohttp import StreamReader, hdrs, web
 
 from shardgate.errors import ShardgateError
 
@@ -49,3 +50,13 @@ async def sized_chunks(
             # rest); joining once, or passing a big enough read through, copies it at most once.
             yield data if len(pieces) == 1 else b"".join(pieces)
             pieces, held = [], 0
+
+
+def decoded_length(request: web.Request) -> int | None:
+    """The length of the body as a handler reads it, where the header states it: aiohttp decodes
+    a body sent with a Content-Encoding, whose Content-Length is then the encoded length."""
+    # Every header counts: aiohttp decodes by the last of several.
+    encodings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
+    if any(encoding.strip().lower() != "identity" for encoding in encodings):
+        return None
+    return request.content_length

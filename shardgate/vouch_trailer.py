@@ -8,6 +8,11 @@ TRAILER_SIZE = 48  # 16 bytes of md5, 32 of the sha256 of the CRC-32C block sums
 TRAILER_KIND = "md5+crc32c-blocks"  # the value of TRAILER_HEADER
 
 
+def vouched_length(size: int | None) -> int | None:
+    """What a body of `size` bytes declares once its trailer follows it (None: chunked)."""
+    return None if size is None else size + TRAILER_SIZE
+
+
 def encode_trailer(etag: str, blocks_digest: str) -> bytes:
     return bytes.fromhex(etag) + bytes.fromhex(blocks_digest)
 

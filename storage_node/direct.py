@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 
 from ring import object_hash
 from shardgate.media import allowed, public_meta_headers, safety_headers
-from shardgate.streams import sized_chunks
+from shardgate.streams import decoded_length, sized_chunks
 from shardgate.tokens import Claims, TokenRejected, verify
 from shardgate.web import CORS_ORIGIN, origin_allowed, preflight_headers
 from storage_node.disk import DiskStore
@@ -150,14 +150,12 @@ async def _store_pending(
 
 
 def _plain_length(request: web.Request, declared: int | None) -> int | None:
-    """The body's length as the early copies will carry it, where the header states it: aiohttp
-    decodes a body sent with a Content-Encoding, whose header then gives the encoded length.
-    None for an empty body too, whose copies would otherwise be whole before any check ran."""
-    # Every header counts: aiohttp decodes by the last of several.
-    encodings = request.headers.getall(hdrs.CONTENT_ENCODING, [])
-    if any(encoding.strip().lower() != "identity" for encoding in encodings):
+    """The body's length as the early copies will carry it, where the header states it (None
+    for a form's file, whose header gives the whole form's). None for an empty body too, whose
+    copies would otherwise be whole before any check ran."""
+    if declared is None:
         return None
-    return declared or None
+    return decoded_length(request) or None
 
 
 async def put_direct(request: web.Request) -> web.Response:

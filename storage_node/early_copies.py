@@ -112,8 +112,9 @@ class EarlyCopies:
             self._drop_all(f"the body is {size} bytes, not its declared {self._length}")
         if last is not None:
             await self._hand_all(last)
+        # A body of declared length ended with its last byte; only a chunked one needs its end.
         if self._length is None:
-            await self._hand_all(None)  # a declared length ended each body with its last byte
+            await self._hand_all(None)
         if not self._copies:
             return ()
         await asyncio.wait([copy.task for copy in self._copies], timeout=self._stall)

@@ -29,7 +29,7 @@ from shardgate.internal_api import (
     meta_headers,
 )
 from shardgate.media import public_meta_headers, safety_headers
-from shardgate.streams import sized_chunks
+from shardgate.streams import decoded_length, sized_chunks
 
 log = logging.getLogger(__name__)
 _RELAYED = (hdrs.CONTENT_TYPE, hdrs.ETAG, hdrs.LAST_MODIFIED, hdrs.CONTENT_RANGE, VERSION_HEADER)
@@ -118,7 +118,7 @@ async def put_object(request: web.Request) -> web.Response:
         bucket,
         key,
         sized_chunks(request.content, config.chunk_size, config.body_idle_timeout),
-        size=request.content_length,
+        size=decoded_length(request),
         content_type=request.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream"),
         user_meta=meta_from_headers(request.headers, PUBLIC_META_PREFIX),
         md5=md5,

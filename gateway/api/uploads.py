@@ -14,7 +14,7 @@ from gateway.errors import InvalidArgument, MissingContentLength
 from gateway.keys import CONFIG, MULTIPART, PRINCIPAL
 from gateway.multipart import MultipartUploads
 from gateway.names import check_bucket, check_content_type, check_key, check_metadata, json_name
-from shardgate.streams import sized_chunks
+from shardgate.streams import decoded_length, sized_chunks
 
 
 def _iso(seconds: float) -> str:
@@ -75,7 +75,7 @@ async def put_part(request: web.Request) -> web.Response:
         upload.upload_id,
         number,
         sized_chunks(request.content, config.chunk_size, config.body_idle_timeout),
-        size=request.content_length,
+        size=decoded_length(request),
         md5=md5,
         sha256=sha256,
     )

@@ -4,6 +4,7 @@ empty bodies, reserved characters in keys, size limits passed mid-stream, client
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -46,6 +47,22 @@ async def test_empty_object(cluster: InProcCluster) -> None:
     assert resp.status == 200
     assert resp.headers["Content-Length"] == "0"
     assert await resp.read() == b""
+
+
+async def test_a_body_sent_gzip_encoded_is_stored_decoded(cluster: InProcCluster) -> None:
+    # The server decodes a Content-Encoding, so the header's length is the encoded body's; it
+    # was once declared to the replicas as the decoded one's, and every replica refused it.
+    body = os.urandom(50_000) + bytes(150_000)
+    packed = gzip.compress(body)
+    headers = {**cluster.auth, "Content-Encoding": "gzip"}
+    resp = await cluster.client.put(object_url("packed"), data=packed, headers=headers)
+    assert resp.status == 201, await resp.text()
+    created = await resp.json()
+    assert (created["size"], created["etag"]) == (len(body), hashlib.md5(body).hexdigest())
+    assert len(created["replicas"]) == 3
+    assert await cluster.holders(BUCKET, "packed") == set(created["replicas"])
+    resp = await cluster.client.get(object_url("packed"), headers=cluster.auth)
+    assert hashlib.sha256(await resp.read()).digest() == hashlib.sha256(body).digest()
 
 
 @pytest.mark.parametrize("key", ["dir/ünï cødé?#%.txt", "a+b=c&d;e", "日本/語 ファイル"])

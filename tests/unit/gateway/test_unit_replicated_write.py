@@ -12,7 +12,7 @@ import pytest
 from gateway_kit import HANDOFFS, PART, PRIMARIES, RING, FakeHealth
 from prometheus_client import CollectorRegistry
 
-from gateway.errors import EntityTooLarge, QuorumNotReached
+from gateway.errors import EntityTooLarge, IncompleteBody, QuorumNotReached
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress, PutAck
@@ -176,6 +176,15 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+# A body of declared length ends each replica's stream with its last byte, a chunked one with an
+# end marker: the failure paths must hold for both.
+BOTH_ENDS = pytest.mark.parametrize("declared", [False, True], ids=["chunked", "declared"])
+
+
+def size_if(declared: bool, data: bytes) -> int | None:
+    return len(data) if declared else None
+
+
 async def test_all_replicas_get_identical_bytes() -> None:
     client = FakeClient()
     data = body_of(100 * KiB + 7)
@@ -200,11 +209,20 @@ async def test_a_body_of_declared_length_ends_with_its_last_byte(size: int) -> N
     assert {n: client.received[n] for n in PRIMARIES} == dict.fromkeys(PRIMARIES, data)
 
 
-async def test_down_primary_is_replaced_by_a_handoff() -> None:
+async def test_a_body_shorter_than_its_declared_length_commits_nothing() -> None:
+    client = FakeClient()
+    data = body_of(20 * KiB)
+    with pytest.raises(IncompleteBody):
+        await write(make_writer(client)[0], data, size=len(data) + 1)
+    assert client.visible() == set()
+
+
+@BOTH_ENDS
+async def test_down_primary_is_replaced_by_a_handoff(declared: bool) -> None:
     client, health = FakeClient(), FakeHealth({PRIMARIES[1]})
     writer, registry = make_writer(client, health)
     data = body_of(20 * KiB)
-    outcome = await write(writer, data)
+    outcome = await write(writer, data, size=size_if(declared, data))
     assert outcome.handoffs == ((PRIMARIES[1], HANDOFFS[0]),)
     assert outcome.missed == ()
     assert sorted(outcome.holders) == sorted([PRIMARIES[0], PRIMARIES[2], HANDOFFS[0]])
@@ -213,10 +231,11 @@ async def test_down_primary_is_replaced_by_a_handoff() -> None:
     assert registry.get_sample_value("shardgate_gateway_handoff_writes_total") == 1
 
 
-async def test_unavailable_primary_before_first_chunk_goes_to_a_handoff() -> None:
+@BOTH_ENDS
+async def test_unavailable_primary_before_first_chunk_goes_to_a_handoff(declared: bool) -> None:
     client, health = FakeClient({PRIMARIES[0]: "unavailable"}), FakeHealth()
     data = body_of(50 * KiB)
-    outcome = await write(make_writer(client, health)[0], data)
+    outcome = await write(make_writer(client, health)[0], data, size=size_if(declared, data))
     assert outcome.handoffs == ((PRIMARIES[0], HANDOFFS[0]),)
     assert outcome.missed == ()
     assert len(outcome.holders) == 3 and PRIMARIES[0] not in outcome.holders
@@ -224,11 +243,12 @@ async def test_unavailable_primary_before_first_chunk_goes_to_a_handoff() -> Non
     assert all(client.received[n] == data for n in outcome.holders)
 
 
-async def test_replica_failing_mid_body_is_dropped_and_missed() -> None:
+@BOTH_ENDS
+async def test_replica_failing_mid_body_is_dropped_and_missed(declared: bool) -> None:
     client = FakeClient({PRIMARIES[2]: "fail_mid"})
     writer, registry = make_writer(client)
     data = body_of(64 * KiB)
-    outcome = await write(writer, data)
+    outcome = await write(writer, data, size=size_if(declared, data))
     assert sorted(outcome.holders) == sorted(PRIMARIES[:2])
     assert outcome.missed == (PRIMARIES[2],)
     assert outcome.handoffs == ()
@@ -239,21 +259,24 @@ async def test_replica_failing_mid_body_is_dropped_and_missed() -> None:
     assert failures == 1
 
 
-async def test_two_failures_withdraw_the_committed_replica() -> None:
+@BOTH_ENDS
+async def test_two_failures_withdraw_the_committed_replica(declared: bool) -> None:
     client = FakeClient({PRIMARIES[0]: "fail_end", PRIMARIES[2]: "fail_end"})
     writer, registry = make_writer(client)
     with pytest.raises(QuorumNotReached):
-        await write(writer, body_of(16 * KiB))
+        await write(writer, body_of(16 * KiB), size=size_if(declared, body_of(16 * KiB)))
     assert client.committed == [PRIMARIES[1]]
     assert client.discarded == [PRIMARIES[1]]
     assert client.visible() == set()
     assert registry.get_sample_value("shardgate_gateway_quorum_failures_total", {"op": "put"}) == 1
 
 
-async def test_two_failures_mid_body_leave_nothing_visible() -> None:
+@BOTH_ENDS
+async def test_two_failures_mid_body_leave_nothing_visible(declared: bool) -> None:
     client = FakeClient({PRIMARIES[0]: "fail_mid", PRIMARIES[1]: "fail_mid"})
     with pytest.raises(QuorumNotReached):
-        await write(make_writer(client)[0], body_of(256 * KiB))
+        data = body_of(256 * KiB)
+        await write(make_writer(client)[0], data, size=size_if(declared, data))
     assert client.visible() == set()
 
 
@@ -351,12 +374,13 @@ async def test_replica_whose_bytes_differ_from_the_vouched_sums_is_not_a_holder(
     assert outcome.etag == md5(data)
 
 
-async def test_stalled_replica_is_dropped_and_the_write_succeeds() -> None:
+@BOTH_ENDS
+async def test_stalled_replica_is_dropped_and_the_write_succeeds(declared: bool) -> None:
     client = FakeClient({PRIMARIES[2]: "stall"})
     writer, _ = make_writer(client, stall=0.05)
     data = body_of(64 * KiB)
     try:
-        outcome = await write(writer, data)
+        outcome = await write(writer, data, size=size_if(declared, data))
     except asyncio.CancelledError:
         pytest.fail("a stalled replica turned the write into a CancelledError")
     assert sorted(outcome.holders) == sorted(PRIMARIES[:2])

@@ -1,5 +1,6 @@
-"""shardgate.streams.sized_chunks: a body regrouped into chunks of at least `size` bytes, with
-each byte copied at most once, and a sender that goes quiet cut off."""
+"""shardgate.streams: sized_chunks regroups a body into chunks of at least `size` bytes, with
+each byte copied at most once, and cuts off a sender that goes quiet; decoded_length is a
+body's length only where the header states the bytes a handler reads."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from unittest import mock
 import pytest
 from aiohttp import StreamReader
 from aiohttp.streams import EMPTY_PAYLOAD, EmptyStreamReader
+from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict
 
-from shardgate.streams import BodyTimeout, sized_chunks
+from shardgate.streams import BodyTimeout, decoded_length, sized_chunks
 
 SIZE = 1000
 
@@ -83,3 +86,27 @@ async def test_a_sender_that_goes_quiet_is_cut_off() -> None:
     reader.feed_data(b"a" * 10)
     with pytest.raises(BodyTimeout, match="no request body bytes"):
         await collect(sized_chunks(reader, SIZE, idle_timeout=0.05))
+
+
+@pytest.mark.parametrize(
+    ("encodings", "expected"),
+    [
+        ([], 1000),
+        (["identity"], 1000),
+        (["gzip"], None),
+        (["GZip"], None),
+        (["identity", "gzip"], None),  # aiohttp decodes by the last header
+        (["gzip", "identity"], None),
+    ],
+)
+def test_decoded_length_is_the_header_only_for_bytes_read_as_sent(
+    encodings: list[str], expected: int | None
+) -> None:
+    headers = CIMultiDict([("Content-Encoding", encoding) for encoding in encodings])
+    headers["Content-Length"] = "1000"
+    assert decoded_length(make_mocked_request("PUT", "/x", headers=headers)) == expected
+
+
+def test_decoded_length_of_a_chunked_body_is_unknown() -> None:
+    headers = CIMultiDict({"Transfer-Encoding": "chunked"})
+    assert decoded_length(make_mocked_request("PUT", "/x", headers=headers)) is None

@@ -76,7 +76,7 @@ class FakePeers(PeerClient):
     async def _answer_at_last_byte(
         self, peer_url: str, chunks: AsyncIterator[bytes], length: int | None
     ) -> tuple[int, Any]:
-        answered = asyncio.get_running_loop().create_future()
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def send() -> None:
             async for chunk in chunks:
