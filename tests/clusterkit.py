@@ -386,6 +386,20 @@ async def presign(api: Api, bucket: str, key: str, **body: Any) -> Presigned:
     return Presigned(**answer)
 
 
+async def commit(
+    api: Api, bucket: str, key: str, upload_id: str | None, body: Body
+) -> dict[str, Any]:
+    """Commit a direct upload of `body` with its size and md5; fails unless it answers 201."""
+    async with api.session.post(
+        f"{api.object_url(bucket, key)}/commit",
+        json={"upload_id": upload_id, "size": body.size, "md5": md5_hex(body.bytes())},
+        headers=api.auth,
+    ) as resp:
+        answer: dict[str, Any] = await resp.json()
+        assert resp.status == 201, answer
+    return answer
+
+
 def node_dir(cluster: DevCluster, url: str) -> Path:
     """The data directory of the node a presigned URL points at."""
     for node_id, service in cluster.nodes.items():

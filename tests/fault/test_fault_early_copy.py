@@ -16,6 +16,7 @@ from clusterkit import (
     Api,
     Body,
     cluster_ring,
+    commit,
     labelled_metric,
     node_dir,
     presign,
@@ -76,13 +77,7 @@ async def test_peer_killed_mid_early_copy_costs_only_its_replica(
     assert not (cluster.data / victim / "pending" / f"{signed.upload_id}.data").exists()
 
     md5 = hashlib.md5(body.bytes()).hexdigest()
-    async with session.post(
-        f"{api.object_url('faults', 'early/killed.bin')}/commit",
-        json={"upload_id": signed.upload_id, "size": body.size, "md5": md5},
-        headers=api.auth,
-    ) as resp:
-        stored = await resp.json()
-        assert resp.status == 201, stored
+    stored = await commit(api, "faults", "early/killed.bin", signed.upload_id, body)
     assert sorted(stored["replicas"]) == sorted([source, survivor])
     holders = await replica_versions(
         session, cluster_ring(cluster), cluster.cluster_secret, "faults", "early/killed.bin"

@@ -7,11 +7,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from typing import Any
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, cluster_ring, metric, node_dir, presign, replica_versions
+from clusterkit import (
+    Api,
+    Body,
+    cluster_ring,
+    commit,
+    metric,
+    node_dir,
+    presign,
+    replica_versions,
+)
 
 from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
@@ -45,18 +53,6 @@ async def _upload(api: Api, cluster: DevCluster, key: str, body: Body) -> tuple[
         assert resp.status == 201, answer
     assert signed.upload_id is not None
     return signed.upload_id, node_dir(cluster, signed.url).name
-
-
-async def _commit(api: Api, key: str, upload_id: str, body: Body) -> dict[str, Any]:
-    md5 = hashlib.md5(body.bytes()).hexdigest()
-    async with api.session.post(
-        f"{api.object_url(BUCKET, key)}/commit",
-        json={"upload_id": upload_id, "size": body.size, "md5": md5},
-        headers=api.auth,
-    ) as resp:
-        answer: dict[str, Any] = await resp.json()
-        assert resp.status == 201, answer
-    return answer
 
 
 async def _received(session: aiohttp.ClientSession, cluster: DevCluster) -> float:
@@ -93,7 +89,7 @@ async def test_an_upload_reaches_every_replica_as_it_arrives_and_commit_moves_no
     assert set(json.loads(state.read_bytes())["copies"]) == set(copies) - {source}
 
     before = await _received(api.session, shared_cluster)
-    stored = await _commit(api, key, upload_id, body)
+    stored = await commit(api, BUCKET, key, upload_id, body)
     assert await _received(api.session, shared_cluster) == before  # published in place
     assert set(stored["replicas"]) == set(copies)
     holders = await replica_versions(
@@ -138,7 +134,7 @@ async def test_a_peer_whose_early_copy_is_lost_or_differs_is_copied_to_at_commit
         _garble(shared_cluster, peer, upload_id)
 
     before = await _received(api.session, shared_cluster)
-    stored = await _commit(api, key, upload_id, body)
+    stored = await commit(api, BUCKET, key, upload_id, body)
     assert await _received(api.session, shared_cluster) == before + body.size  # to `peer` only
     assert set(stored["replicas"]) == _primaries(shared_cluster, key)
     holders = await replica_versions(

@@ -8,11 +8,10 @@ so the unit tests of the gateway's writer and of early copies show it determinis
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
 import aiohttp
 import pytest
-from clusterkit import Api, Body, metric, presign
+from clusterkit import Api, Body, commit, metric, presign
 
 from shardgate.cli.dev import DevCluster
 
@@ -63,20 +62,13 @@ async def test_early_copies_reuse_their_peer_connections(
 ) -> None:
     uploads = 8
     body = Body(256 * 1024, seed=7)
-    md5 = hashlib.md5(body.bytes()).hexdigest()
 
     async def upload(key: str) -> None:
         signed = await presign(api, BUCKET, key)
         async with api.session.put(signed.url, data=body.bytes()) as resp:
             assert resp.status == 201, await resp.text()
-        async with api.session.post(
-            f"{api.object_url(BUCKET, key)}/commit",
-            json={"upload_id": signed.upload_id, "size": body.size, "md5": md5},
-            headers=api.auth,
-        ) as resp:
-            answer = await resp.json()
-            assert resp.status == 201, answer
-            assert len(answer["replicas"]) == 3, answer
+        answer = await commit(api, BUCKET, key, signed.upload_id, body)
+        assert len(answer["replicas"]) == 3, answer
 
     await asyncio.gather(*(upload(f"direct/{n}") for n in range(uploads)))
     before = await _peer_connections(api, shared_cluster)
