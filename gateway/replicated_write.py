@@ -29,6 +29,7 @@ from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
 from ring import Node, Ring
 from shardgate.block_sums import BlockSums
+from shardgate.streams import queued_body
 from shardgate.vouch_trailer import encode_trailer, vouched_length
 
 INLINE_HASH_BYTES = 32 * 1024  # md5 and CRC-32C of this much took 45 us here: less than a hop
@@ -71,15 +72,9 @@ class _Feed:
         self.closed = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        sent = 0
-        while (chunk := await self.queue.get()) is not None:
+        async for chunk in queued_body(self.queue, self.length):
             self.started = True
             yield chunk
-            sent += len(chunk)
-            if sent == self.length:
-                # The node may answer as soon as it has every byte, and aiohttp drops the
-                # connection of a request whose body is still being written then.
-                return
 
     def close(self) -> None:
         """The consumer is gone: free the queue so the producer never blocks on it again."""

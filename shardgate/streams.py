@@ -1,5 +1,5 @@
-"""Reading request bodies in fixed-size chunks, ending a body whose sender goes quiet, and
-knowing their length."""
+"""Request bodies: read in fixed-size chunks, ending one whose sender goes quiet; their length;
+and an outgoing body fed from a queue."""
 
 from __future__ import annotations
 
@@ -60,3 +60,18 @@ def decoded_length(request: web.Request) -> int | None:
     if any(encoding.strip().lower() != "identity" for encoding in encodings):
         return None
     return request.content_length
+
+
+async def queued_body(
+    queue: asyncio.Queue[bytes | None], length: int | None
+) -> AsyncIterator[bytes]:
+    """An outgoing body's chunks as they are queued: up to None, or up to `length` bytes when
+    it is declared."""
+    sent = 0
+    while (chunk := await queue.get()) is not None:
+        yield chunk
+        sent += len(chunk)
+        if sent == length:
+            # The receiver may answer as soon as it has every byte, and aiohttp drops the
+            # connection of a request whose body is still being written then.
+            return

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ring import Node, RingWatch
+from shardgate.streams import queued_body
 from storage_node.peers import PeerClient
 from storage_node.records import PendingUpload
 
@@ -34,18 +35,6 @@ async def early_copy_targets(rings: RingWatch | None, me: str, partition: int) -
     if ring is None:
         return []
     return [node for node in ring.primaries(partition) if node.id != me]
-
-
-async def _drain(queue: asyncio.Queue[bytes | None], length: int | None) -> AsyncIterator[bytes]:
-    """The queued chunks up to None, or up to `length` bytes when it is declared."""
-    sent = 0
-    while (chunk := await queue.get()) is not None:
-        yield chunk
-        sent += len(chunk)
-        if sent == length:
-            # The peer answers as soon as it has every byte, and aiohttp drops the connection
-            # of a request whose body is still being written then.
-            return
 
 
 @dataclass
@@ -82,7 +71,7 @@ class EarlyCopies:
     def start(self, nodes: Sequence[Node]) -> None:
         for node in nodes:
             queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUE_CHUNKS)
-            body = _drain(queue, self._length)
+            body = queued_body(queue, self._length)
             task = asyncio.create_task(
                 self._peers.copy_upload(node.url, self._upload, self._me, body, self._length)
             )
