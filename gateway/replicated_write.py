@@ -155,7 +155,7 @@ class ReplicatedWriter:
 
         fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None))
         try:
-            etag, sha256, total, trailer = await self._broadcast(body, slots, need, req)
+            etag, sha256, total, last = await self._broadcast(body, slots, need, req)
         except BaseException:
             # No replica has the trailer, so none can commit: cut every stream rather than end
             # it, or a body sent chunked could end on bytes that pass for a trailer.
@@ -163,7 +163,7 @@ class ReplicatedWriter:
             await asyncio.gather(fan, return_exceptions=True)
             raise
         try:
-            await self._offer(trailer, slots, need)
+            await self._offer(last, slots, need)
             await self._end(slots)
             result = await fan
         except QuorumNotReached:
@@ -253,8 +253,8 @@ class ReplicatedWriter:
     async def _broadcast(
         self, body: AsyncIterable[bytes], slots: list[_Slot], need: int, req: WriteRequest
     ) -> tuple[str, str | None, int, bytes]:
-        """Hand every chunk to every live replica; returns the md5, sha256 and size sent, and
-        the trailer that vouches for them (which the replicas need before they can commit).
+        """Hand every chunk but the last to every live replica; returns the md5, sha256 and
+        size sent, and the last chunk with the trailer that vouches for them appended.
 
         The last chunk is held back until the digests are checked: replicas cannot finish, and
         so cannot commit, a body whose digest turns out wrong.
@@ -294,16 +294,18 @@ class ReplicatedWriter:
             raise BadDigest("the body's md5 does not match Content-MD5")
         if req.sha256 is not None and req.sha256 != sha256:
             raise BadDigest("the body's sha256 does not match X-Checksum-SHA256")
-        if held is not None:
-            await self._offer(held, slots, need)
         # The replicas hash no md5: each checks its block sums against these and keeps the md5.
-        return etag, sha256, total, encode_trailer(etag, sums.digest())
+        # The trailer goes with the last chunk: one write to each replica rather than two.
+        trailer = encode_trailer(etag, sums.digest())
+        # Replicas that fail while the client sends its last bytes must leave no quorum to
+        # commit: checked here, the streams are cut before any replica has the trailer.
+        _need_quorum(slots, need)
+        return etag, sha256, total, trailer if held is None else held + trailer
 
     async def _offer(self, chunk: bytes, slots: list[_Slot], need: int) -> None:
         for slot in slots:
             await slot.offer(chunk, self._stall)
-        if sum(not slot.feed.closed for slot in slots) < need:
-            raise QuorumNotReached("too many replicas failed during the upload")
+        _need_quorum(slots, need)
 
     async def _end(self, slots: list[_Slot]) -> None:
         """End each body of undeclared length; one of declared length ended with its last byte."""
@@ -321,6 +323,11 @@ class ReplicatedWriter:
         result = await fan_out(nodes, discard, need=0, timeout=self._stall)
         for node, exc in result.failed:
             log.warning("could not withdraw %s from %s: %s", version, node.id, exc)
+
+
+def _need_quorum(slots: list[_Slot], need: int) -> None:
+    if sum(not slot.feed.closed for slot in slots) < need:
+        raise QuorumNotReached("too many replicas failed during the upload")
 
 
 def _update(md5: hashlib._Hash, sha: hashlib._Hash | None, sums: BlockSums, chunk: bytes) -> None:
