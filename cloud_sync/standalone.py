@@ -36,7 +36,9 @@ async def run_mirror(config: GatewayConfig, metrics_port: int | None) -> None:
             client, health = node_access(session, config)
             node_metrics = GatewayMetrics.create(registry)
             # Only reads happen here; the writer is what ObjectService is built with.
-            writer = ReplicatedWriter(client, health, node_metrics, stall_timeout=60.0)
+            writer = ReplicatedWriter(
+                client, health, node_metrics, stall_timeout=60.0, repairs=catalog
+            )
             objects = object_service(config, ring, catalog, client, health, writer, node_metrics)
             service = MirrorService(
                 config=config,

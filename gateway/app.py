@@ -128,7 +128,14 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     ) as session:
         client, health = node_access(session, config)
         app[HEALTH] = health
-        writer = ReplicatedWriter(client, health, metrics, stall_timeout=config.node_io_timeout)
+        writer = ReplicatedWriter(
+            client,
+            health,
+            metrics,
+            stall_timeout=config.node_io_timeout,
+            repairs=app[CATALOG],
+            late_limit=config.late_replica_writes,
+        )
         app[OBJECTS] = object_service(
             config, app[_FIRST_RING], app[CATALOG], client, health, writer, metrics
         )
@@ -152,6 +159,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
         app[_DRAIN] = RepairDrain(lambda: app[OBJECTS].ring, app[CATALOG], client, health)
         yield
+        await writer.close(grace=config.node_io_timeout)
 
 
 def object_service(

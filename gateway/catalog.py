@@ -164,7 +164,12 @@ class Repair:
     reason: str
 
 
-class Catalog(Protocol):
+class RepairLog(Protocol):
+    async def add_repairs(self, repairs: Sequence[Repair]) -> None:
+        """Record replicas that missed a version after it was committed."""
+
+
+class Catalog(RepairLog, Protocol):
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

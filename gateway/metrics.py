@@ -33,6 +33,8 @@ class GatewayMetrics:
     parts_received: Counter
     repair_queue_depth: Gauge
     node_connections_opened: Counter
+    late_replica_writes: Gauge
+    late_replica_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry, node_ids: Iterable[str] = ()) -> GatewayMetrics:
@@ -116,6 +118,16 @@ class GatewayMetrics:
             node_connections_opened=Counter(
                 "shardgate_gateway_node_connections_opened",
                 "Connections opened to nodes (after a node restarts, or as concurrency grows).",
+                registry=registry,
+            ),
+            late_replica_writes=Gauge(
+                "shardgate_gateway_late_replica_writes",
+                "Replica writes still finishing after their upload was answered (at W).",
+                registry=registry,
+            ),
+            late_replica_failures=Counter(
+                "shardgate_gateway_late_replica_failures",
+                "Replica writes that failed after their upload was answered; each is repaired.",
                 registry=registry,
             ),
         )

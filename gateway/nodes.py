@@ -61,6 +61,10 @@ class PutAck:
     size: int
     superseded: bool = False
 
+    def holds(self, etag: str, size: int) -> bool:
+        """Whether the node took the bytes that were sent (or has a newer version already)."""
+        return self.superseded or (self.etag, self.size) == (etag, size)
+
 
 @dataclass(frozen=True)
 class NodeStatus:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
+from gateway.catalog import RepairLog
 from gateway.errors import (
     BadDigest,
     EntityTooLarge,
@@ -24,6 +25,7 @@ from gateway.errors import (
     ReplicaMismatch,
 )
 from gateway.fanout import fan_out
+from gateway.late_replicas import LateReplicas, LateWrite
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
@@ -119,13 +121,20 @@ class ReplicatedWriter:
         metrics: GatewayMetrics,
         *,
         stall_timeout: float,
+        repairs: RepairLog,
+        late_limit: int = 0,
         queue_depth: int = 2,
     ) -> None:
+        """Up to about `late_limit` replica writes may finish after their upload is answered
+        (none by default: every upload waits for all its replicas)."""
         self._client = client
         self._health = health
         self._metrics = metrics
         self._stall = stall_timeout
         self._depth = queue_depth
+        self._late = LateReplicas(
+            repairs, metrics, limit=late_limit, deadline=stall_timeout, discard=self._discard
+        )
 
     async def write(
         self, ring: Ring, req: WriteRequest, body: AsyncIterable[bytes], need: int
@@ -153,7 +162,9 @@ class ReplicatedWriter:
             slot.task = asyncio.current_task()
             return await self._stream(slot, req, spares)
 
-        fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None))
+        # A create-only write waits for every replica: any one may say another create won.
+        early = self._late.room() and not req.create_only
+        fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None, early=early))
         try:
             etag, sha256, total, last = await self._broadcast(body, slots, need, req)
         except BaseException:
@@ -172,6 +183,7 @@ class ReplicatedWriter:
             # then take back whatever committed.
             await self._end(slots)
             ended = await fan
+            await ended.finish()
             await self.withdraw(
                 req.addr, req.version, [s.node for s, a in ended.ok if not a.superseded]
             )
@@ -179,8 +191,16 @@ class ReplicatedWriter:
         except BaseException:
             fan.cancel()
             await asyncio.gather(fan, return_exceptions=True)
+            if not fan.cancelled() and fan.exception() is None:
+                _cut(fan.result().running)  # answered early, then cancelled: follow nobody
             raise
 
+        if result.running and not all(ack.holds(etag, total) for _, ack in result.ok):
+            try:
+                await result.finish()  # a replica took other bytes: settle all before answering
+            except BaseException:
+                _cut(result.running)
+                raise
         if any(isinstance(exc, NodeError) and exc.status == 412 for _, exc in result.failed):
             # Another create won on some replica: this one must leave no trace anywhere.
             await self.withdraw(
@@ -189,7 +209,7 @@ class ReplicatedWriter:
             raise PreconditionFailed("the object was created by another upload first")
         good: list[tuple[_Slot, PutAck]] = []
         for slot, ack in result.ok:
-            if ack.superseded or (ack.etag == etag and ack.size == total):
+            if ack.holds(etag, total):
                 good.append((slot, ack))
             else:
                 log.error(
@@ -211,15 +231,22 @@ class ReplicatedWriter:
             raise QuorumNotReached(
                 f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed"
             )
-        held = {slot.primary.id for slot, _ in good}
+        # A replica still finishing has every byte and the trailer: it counts as a holder, and
+        # is queued for repair only if it fails (a read that finds it behind tries the next).
+        finishing = [slot for slot, _ in result.running]
+        for slot, task in result.running:
+            late = LateWrite(req.addr, req.version, slot.node, slot.primary.id, etag, total)
+            self._late.follow(late, task)
+        holding = [*(slot for slot, _ in good), *finishing]
+        held = {slot.primary.id for slot in holding}
         return WriteOutcome(
             etag=etag,
             size=total,
             sha256=sha256,
-            holders=tuple(slot.node.id for slot, _ in good),
+            holders=tuple(slot.node.id for slot in holding),
             missed=(*missed, *(slot.primary.id for slot in slots if slot.primary.id not in held)),
             handoffs=tuple(
-                (slot.primary.id, slot.node.id) for slot, _ in good if slot.node != slot.primary
+                (slot.primary.id, slot.node.id) for slot in holding if slot.node != slot.primary
             ),
         )
 
@@ -314,15 +341,28 @@ class ReplicatedWriter:
                 await slot.offer(None, self._stall)
 
     async def withdraw(self, addr: ObjectAddress, version: str, nodes: list[Node]) -> None:
-        """Take back a version that must not show; a replica that cannot be reached keeps it
-        until the sweeper finds it absent from the catalog."""
+        """Take back a version that must not show, once its late replica writes are done; a
+        replica that cannot be reached keeps it until the sweeper finds it absent from the
+        catalog."""
+        await self._late.settle(addr, version)
+        await self._discard(addr, version, nodes)
 
+    async def close(self, grace: float) -> None:
+        """Give late replica writes `grace` seconds to end, then cut them (and repair them)."""
+        await self._late.close(grace)
+
+    async def _discard(self, addr: ObjectAddress, version: str, nodes: list[Node]) -> None:
         async def discard(node: Node) -> bool:
             return await self._client.discard(node, addr, version)
 
         result = await fan_out(nodes, discard, need=0, timeout=self._stall)
         for node, exc in result.failed:
             log.warning("could not withdraw %s from %s: %s", version, node.id, exc)
+
+
+def _cut(running: list[tuple[_Slot, asyncio.Future[PutAck]]]) -> None:
+    for _, task in running:
+        task.cancel()
 
 
 def _need_quorum(slots: list[_Slot], need: int) -> None:

@@ -189,6 +189,9 @@ class SqliteCatalog(SqliteUploads, SqliteSweep, SqliteMirror):
 
         return await self._run(select)
 
+    async def add_repairs(self, repairs: Sequence[Repair]) -> None:
+        await self._run(lambda db: _add_repairs(db, repairs))
+
     async def resolve_repairs(self, repairs: Sequence[Repair]) -> None:
         rows = [(r.bucket, r.key, r.node_id, r.version) for r in repairs]
         await self._run(

@@ -84,6 +84,9 @@ class GatewayConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     write_quorum: int = 2
+    # Replica writes that may finish after their upload is answered at the quorum; 0: every
+    # upload waits for all its replicas.
+    late_replica_writes: int = 64
     chunk_size: int = 256 * KiB
     max_object_size: int = 5 * TiB
     node_connect_timeout: float = 2.0
@@ -263,6 +266,8 @@ def load_gateway_config(
     )
     if config.write_quorum < 1:
         raise ConfigError("gateway.write_quorum must be at least 1")
+    if config.late_replica_writes < 0:
+        raise ConfigError("gateway.late_replica_writes must be 0 or more")
     if config.token_kid and config.token_kid not in config.token_keys:
         raise ConfigError(f"gateway.token_kid {config.token_kid!r} is not among the token keys")
     return config

@@ -156,3 +156,52 @@ async def test_op_cancelled_from_outside_is_a_failure_not_a_cancellation() -> No
     assert result.reached
     assert [t for t, _ in result.ok] == ["ok1", "ok2"]
     assert [t for t, _ in result.failed] == ["stuck"]
+
+
+async def test_early_returns_at_the_quorum_and_leaves_the_rest_running() -> None:
+    gate = asyncio.Event()
+
+    async def op(target: str) -> str:
+        if target == "slow":
+            await gate.wait()
+        return target.upper()
+
+    result = await fan_out(["fast", "slow", "quick"], op, need=2, timeout=None, early=True)
+    assert result.ok == [("fast", "FAST"), ("quick", "QUICK")]
+    assert [target for target, _ in result.running] == ["slow"]
+    assert not result.running[0][1].done()
+    gate.set()
+    await result.finish()
+    assert result.running == []
+    assert result.ok[-1] == ("slow", "SLOW")
+
+
+async def test_early_waits_for_all_while_failures_keep_the_quorum_open() -> None:
+    gate = asyncio.Event()
+
+    async def op(target: str) -> str:
+        if target == "bad":
+            raise Boom(target)
+        if target == "slow":
+            await gate.wait()
+        return target
+
+    waiting = asyncio.ensure_future(fan_out(["bad", "ok", "slow"], op, 2, None, early=True))
+    await asyncio.sleep(0.02)
+    assert not waiting.done(), "one success of two needed: it must wait for the slow one"
+    gate.set()
+    result = await waiting
+    assert result.reached and result.running == []
+    assert [target for target, _ in result.failed] == ["bad"]
+
+
+async def test_early_still_times_out_when_the_quorum_never_comes() -> None:
+    async def op(target: str) -> str:
+        if target != "a":
+            await asyncio.Event().wait()
+        return target
+
+    result = await fan_out(["a", "b", "c"], op, need=2, timeout=0.05, early=True)
+    assert not result.reached and result.running == []
+    assert [target for target, _ in result.failed] == ["b", "c"]
+    assert all(isinstance(exc, TimeoutError) for _, exc in result.failed)

@@ -3,178 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tracemalloc
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from typing import Any, cast
+from collections.abc import AsyncIterator
 
 import pytest
-from gateway_kit import HANDOFFS, PART, PRIMARIES, RING, FakeHealth
-from prometheus_client import CollectorRegistry
+from gateway_kit import HANDOFFS, PRIMARIES, RING, FakeHealth
+from writer_kit import (
+    FakeClient,
+    KiB,
+    MiB,
+    body_of,
+    chunked,
+    make_writer,
+    md5,
+    request,
+    write,
+)
 
 from gateway.errors import EntityTooLarge, IncompleteBody, QuorumNotReached
-from gateway.metrics import GatewayMetrics
-from gateway.node_health import NodeHealth
-from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress, PutAck
-from gateway.replicated_write import ReplicatedWriter, WriteOutcome, WriteRequest
-from ring import Node
 from shardgate.block_sums import BlockSums, blocks_digest
-from shardgate.versions import format_version
-from shardgate.vouch_trailer import TRAILER_SIZE, TrailerSplit, encode_trailer
-
-KiB, MiB = 1024, 1024 * 1024
-VERSION = format_version(1_700_000_000_000_000_000)
-
-
-class FakeClient:
-    """Consumes bodies like a node would; `modes` makes chosen nodes misbehave."""
-
-    def __init__(self, modes: Mapping[str, str] | None = None, *, keep: bool = True) -> None:
-        self.modes = dict(modes or {})
-        self.keep = keep
-        self.received: dict[str, bytes] = {}
-        self.committed: list[str] = []
-        self.discarded: list[str] = []
-        self.calls: list[dict[str, Any]] = []
-        self.dropped: list[str] = []  # connections aiohttp would have closed
-
-    async def put(
-        self,
-        node: Node,
-        addr: ObjectAddress,
-        version: str,
-        body: AsyncIterable[bytes],
-        *,
-        size: int | None,
-        content_type: str,
-        user_meta: Mapping[str, str],
-        create_only: bool = False,
-    ) -> PutAck:
-        mode = self.modes.get(node.id, "ok")
-        self.calls.append({"node": node.id, "size": size, "type": content_type, "meta": user_meta})
-        if mode == "unavailable":
-            raise NodeUnavailable(node, "connection refused")
-        if mode == "stall":
-            await asyncio.Event().wait()
-        if mode == "detached":
-            # A real node commits once it has Content-Length bytes, even if the gateway has gone.
-            consuming = asyncio.ensure_future(self._consume_until(node, body, size))
-            return await asyncio.shield(consuming)
-        if mode == "eager":
-            return await self._answer_at_last_byte(node, body, size)
-        split, sums, total, kept, chunks = TrailerSplit(), BlockSums(), 0, bytearray(), 0
-        async for chunk in body:
-            chunks += 1
-            if mode == "fail_mid" and chunks == 2:
-                raise NodeFailed(node, "connection reset mid-body")
-            data = split.feed(chunk)
-            if mode == "flip" and data and not total:
-                data = bytes([data[0] ^ 1]) + data[1:]  # damaged on the way in
-            sums.update(data)
-            total += len(data)
-            if self.keep:
-                kept += data
-        if mode == "fail_end":
-            raise NodeFailed(node, "answered 500 at commit")
-        rest, trailer = split.finish()
-        sums.update(rest)
-        total += len(rest)
-        if self.keep:
-            kept += rest
-        if trailer is None or trailer[1] != blocks_digest(sums.finish()):
-            raise NodeFailed(node, "BadDigest: the block sums differ from the vouched ones", 400)
-        self.received[node.id] = bytes(kept)
-        self.committed.append(node.id)
-        etag = "0" * 32 if mode == "bad_etag" else trailer[0]
-        return PutAck(node.id, etag=etag, size=total)
-
-    async def _consume_until(
-        self, node: Node, body: AsyncIterable[bytes], size: int | None
-    ) -> PutAck:
-        got, split = 0, TrailerSplit()
-        async for chunk in body:
-            got += len(chunk)
-            split.feed(chunk)
-            if size is not None and got >= size + TRAILER_SIZE:
-                break
-        _, trailer = split.finish()
-        if (size is not None and got < size + TRAILER_SIZE) or trailer is None:
-            raise NodeFailed(node, "incomplete body", 400)
-        self.committed.append(node.id)
-        return PutAck(node.id, etag=trailer[0], size=size or 0)
-
-    async def _answer_at_last_byte(
-        self, node: Node, body: AsyncIterable[bytes], size: int | None
-    ) -> PutAck:
-        """As aiohttp sends a body: from a task of its own, while the node answers once it has
-        every declared byte; a body still being written then costs the connection."""
-        assert size is not None
-        answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-        async def send() -> None:
-            received = bytearray()
-            async for chunk in body:
-                received += chunk
-                if len(received) == size + TRAILER_SIZE:
-                    answered.set_result(bytes(received))
-
-        sending = asyncio.ensure_future(send())
-        received = await answered
-        if not sending.done():
-            self.dropped.append(node.id)
-            sending.cancel()
-        split = TrailerSplit()
-        data = split.feed(received)
-        rest, trailer = split.finish()
-        assert trailer is not None
-        self.received[node.id] = data + rest
-        self.committed.append(node.id)
-        return PutAck(node.id, etag=trailer[0], size=size)
-
-    async def discard(self, node: Node, addr: ObjectAddress, version: str) -> bool:
-        self.discarded.append(node.id)
-        return True
-
-    def visible(self) -> set[str]:
-        return set(self.committed) - set(self.discarded)
-
-
-def make_writer(
-    client: FakeClient, health: FakeHealth | None = None, *, stall: float = 10.0
-) -> tuple[ReplicatedWriter, CollectorRegistry]:
-    registry = CollectorRegistry()
-    writer = ReplicatedWriter(
-        cast(NodeClient, client),
-        cast(NodeHealth, health or FakeHealth()),
-        GatewayMetrics.create(registry),
-        stall_timeout=stall,
-    )
-    return writer, registry
-
-
-def request(max_size: int = 1 << 40, size: int | None = None) -> WriteRequest:
-    addr = ObjectAddress(PART, "0" * 32, "bkt", "photos/cat.jpg")
-    return WriteRequest(addr, VERSION, "image/jpeg", {"owner": "ann"}, size, max_size)
-
-
-async def chunked(data: bytes, chunk: int = 4 * KiB) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), chunk):
-        yield data[i : i + chunk]
-
-
-def body_of(n: int) -> bytes:
-    return bytes(i % 251 for i in range(n))
-
-
-async def write(
-    writer: ReplicatedWriter, data: bytes, *, need: int = 2, **req: Any
-) -> WriteOutcome:
-    return await writer.write(RING, request(**req), chunked(data), need)
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
+from shardgate.vouch_trailer import encode_trailer
 
 # A body of declared length ends each replica's stream with its last byte, a chunked one with an
 # end marker: the failure paths must hold for both.
