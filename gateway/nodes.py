@@ -290,7 +290,9 @@ class NodeClient:
         async with response:
             payload = await self._json(node, response)
         if response.status != 200:
-            raise NodeFailed(node, f"{method} {path} answered {response.status}: {payload}")
+            raise NodeFailed(
+                node, f"{method} {path} answered {response.status}: {payload}", response.status
+            )
         return payload
 
     @staticmethod

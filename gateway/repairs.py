@@ -46,14 +46,31 @@ class RepairDrain:
         partition = partition_of(obj_hash, ring.partition_power)
         path = object_path(partition, obj_hash) + "/push"
         body = {"peer_url": target.url, "version": repair.version}
+        asked = lacking = 0
         for source in ring.preference(partition):
             if source.id == target.id or not self._health.is_up(source.id):
                 continue
+            asked += 1
             try:
                 answer = await self._client.call(source, "POST", path, body, within=PUSH_TIMEOUT)
             except NodeError as exc:
+                lacking += exc.status == 404
                 log.debug("repair of %s/%s from %s: %s", repair.bucket, repair.key, source.id, exc)
                 continue
             if answer["status"] in (200, 201, 409):  # stored, or the target had newer already
                 return True
-        return False
+        # No node holds the version any more (a withdrawn form file, a reclaimed part): if the
+        # catalog does not want it either, there is nothing left to repair, ever.
+        return bool(asked) and lacking == asked and await self._unwanted(repair)
+
+    async def _unwanted(self, repair: Repair) -> bool:
+        refs = [(repair.bucket, repair.key, repair.version)]
+        if not await self._catalog.unwanted_replicas(refs):
+            return False
+        log.info(
+            "repair of %s/%s %s dropped: no node holds it and nothing wants it",
+            repair.bucket,
+            repair.key,
+            repair.version,
+        )
+        return True

@@ -1,0 +1,93 @@
+"""gateway.repairs.RepairDrain against fakes: a repair is resolved once a node pushes the
+version, and dropped only when no node holds it and the catalog wants it no more."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from gateway_kit import RING, FakeHealth
+
+from gateway.catalog import Catalog, Repair
+from gateway.node_health import NodeHealth
+from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable
+from gateway.repairs import RepairDrain
+from ring import Node, object_hash, partition_of
+
+KEY = "photos/cat.jpg"
+
+
+PARTITION = partition_of(object_hash("bkt", KEY), RING.partition_power)
+PRIMARIES = [node.id for node in RING.primaries(PARTITION)]
+
+
+def missed_on_first_primary() -> Repair:
+    return Repair("bkt", KEY, "0" * 20, PRIMARIES[0], "late")
+
+
+class FakeCatalog:
+    def __init__(self, repair: Repair, *, wanted: bool) -> None:
+        self.repairs = [repair]
+        self.wanted = wanted
+        self.resolved: list[Repair] = []
+
+    async def pending_repairs(self, limit: int) -> list[Repair]:
+        return list(self.repairs)
+
+    async def resolve_repairs(self, repairs: Sequence[Repair]) -> None:
+        self.resolved.extend(repairs)
+
+    async def unwanted_replicas(self, replicas: Sequence[tuple[str, str, str]]) -> list[int]:
+        return [] if self.wanted else list(range(len(replicas)))
+
+
+class FakeClient:
+    """Every source answers with `answers[node id]`: a push status, or an exception."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def call(self, node: Node, method: str, path: str, body: Any, *, within: float) -> Any:
+        self.asked.append(node.id)
+        answer = self.answers.get(node.id, NodeFailed(node, "holds nothing as new", 404))
+        if isinstance(answer, BaseException):
+            raise answer
+        return {"status": answer}
+
+
+def drain(client: FakeClient, catalog: FakeCatalog) -> RepairDrain:
+    health = cast(NodeHealth, FakeHealth())
+    return RepairDrain(lambda: RING, cast(Catalog, catalog), cast(NodeClient, client), health)
+
+
+async def test_a_push_from_any_holder_resolves_the_repair() -> None:
+    repair = missed_on_first_primary()
+    catalog = FakeCatalog(repair, wanted=True)
+    client = FakeClient({PRIMARIES[2]: 201})
+    assert await drain(client, catalog).drain_once() == 1
+    assert catalog.resolved == [repair]
+
+
+async def test_a_version_no_node_holds_and_nothing_wants_is_dropped() -> None:
+    repair = missed_on_first_primary()
+    catalog = FakeCatalog(repair, wanted=False)
+    client = FakeClient({})
+    assert await drain(client, catalog).drain_once() == 1
+    assert catalog.resolved == [repair]
+    assert repair.node_id not in client.asked and len(client.asked) == len(RING.nodes) - 1
+
+
+async def test_a_version_the_catalog_still_wants_stays_queued() -> None:
+    catalog = FakeCatalog(missed_on_first_primary(), wanted=True)
+    assert await drain(FakeClient({}), catalog).drain_once() == 0
+    assert catalog.resolved == []
+
+
+async def test_a_source_that_cannot_be_asked_keeps_the_repair_queued() -> None:
+    repair = missed_on_first_primary()
+    catalog = FakeCatalog(repair, wanted=False)
+    unreachable = NodeUnavailable(RING.nodes[0], "connection refused")
+    client = FakeClient({node.id: unreachable for node in RING.nodes[:2]})
+    assert await drain(client, catalog).drain_once() == 0, "an unreachable node may hold it"
+    assert catalog.resolved == []
