@@ -267,9 +267,8 @@ def render(results: BenchResults) -> str:
         "",
         *(f"- **{TITLES[t]}**: {results.targets[t]}" for t in _targets_present(results)),
         "- **Durability differs**: every shardgate replica fsyncs the version's file (its "
-        "bytes and metadata) and the directory before it acknowledges; a write needs 2 of 3 "
-        "(W=2), and the "
-        "gateway waits for the third to finish too. "
+        "bytes and metadata) and the directory before it acknowledges; a write is answered "
+        "once 2 of 3 have (W=2), and the third finishes after the answer. "
         "SeaweedFS does not fsync by default: its writes are acknowledged from the page cache. "
         "shardgate's durability was not weakened to match.",
         "- One load client (asyncio + aiohttp on uvloop) drives every target: PUT, then GET, then "

@@ -231,8 +231,9 @@ class ReplicatedWriter:
             raise QuorumNotReached(
                 f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed"
             )
-        # A replica still finishing has every byte and the trailer: it counts as a holder, and
-        # is queued for repair only if it fails (a read that finds it behind tries the next).
+        # A replica still finishing has been handed every byte and the trailer: it counts as a
+        # holder, and is queued for repair only if it fails (a read that finds it behind tries
+        # the next).
         finishing = [slot for slot, _ in result.running]
         for slot, task in result.running:
             late = LateWrite(req.addr, req.version, slot.node, slot.primary.id, etag, total)

@@ -1,5 +1,5 @@
 """shardgate as `shardgate dev` runs it: a gateway and three nodes, N=3, W=2, durable defaults
-(every replica fsyncs data, metadata and directory before it acknowledges)."""
+(every replica fsyncs its version's file and directory before it acknowledges)."""
 
 from __future__ import annotations
 

@@ -231,6 +231,12 @@ def test_gateway_write_quorum_must_be_positive() -> None:
         gateway(write_quorum=0, **GATEWAY_REQUIRED)
 
 
+def test_gateway_late_replica_writes_may_be_zero_but_not_negative() -> None:
+    assert gateway(late_replica_writes=0, **GATEWAY_REQUIRED).late_replica_writes == 0
+    with pytest.raises(ConfigError, match="late_replica_writes"):
+        gateway(late_replica_writes=-1, **GATEWAY_REQUIRED)
+
+
 def test_config_is_frozen() -> None:
     config = node(**NODE_REQUIRED)
     with pytest.raises(dataclasses.FrozenInstanceError):
