@@ -234,11 +234,11 @@ class ReplicatedWriter:
         # A replica still finishing has been handed every byte and the trailer: it counts as a
         # holder, and is queued for repair only if it fails (a read that finds it behind tries
         # the next).
-        finishing = [slot for slot, _ in result.running]
         for slot, task in result.running:
             late = LateWrite(req.addr, req.version, slot.node, slot.primary.id, etag, total)
             self._late.follow(late, task)
-        holding = [*(slot for slot, _ in good), *finishing]
+        kept = {id(slot) for slot, _ in (*good, *result.running)}
+        holding = [slot for slot in slots if id(slot) in kept]  # in the partition's order
         held = {slot.primary.id for slot in holding}
         return WriteOutcome(
             etag=etag,

@@ -14,6 +14,10 @@ from shardgate.cli.dev import DevCluster
 # placement must not race them, so they run only in clusters whose tests turn them on.
 os.environ.setdefault("SHARDGATE_NODE_REPLICATE_INTERVAL", "0")
 os.environ.setdefault("SHARDGATE_GATEWAY_REPAIR_INTERVAL", "0")
+# Uploads are answered once W replicas acknowledge and the last finishes after; tests that read
+# every replica off the nodes' disks right after an upload would race it, so these clusters
+# answer after all N, and the tests of the early answer (test_fault_slow_replica) turn it on.
+os.environ.setdefault("SHARDGATE_GATEWAY_LATE_REPLICA_WRITES", "0")
 
 
 def _started(path: object) -> DevCluster:

@@ -29,6 +29,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     data = tmp_path_factory.mktemp("slow")
     cluster = DevCluster(data, port=0)
     cluster.env["SHARDGATE_GATEWAY_REPAIR_INTERVAL"] = "0.5"
+    cluster.env["SHARDGATE_GATEWAY_LATE_REPLICA_WRITES"] = "64"  # the default the suite turns off
     cluster.start()
     yield cluster
     with_victim_running(cluster)

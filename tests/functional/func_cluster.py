@@ -80,8 +80,19 @@ class InProcCluster:
         async with self.direct.request(method, url, headers=headers) as resp:
             return NodeAnswer(resp.status, CIMultiDict(resp.headers), await resp.read())
 
+    async def settled(self) -> None:
+        """Wait until no replica write runs on after its upload was answered (at W of N)."""
+
+        async def none_late() -> bool:
+            resp = await self.client.get("/metrics")
+            return "\nshardgate_gateway_late_replica_writes 0.0\n" in await resp.text()
+
+        await wait_until(none_late)
+
     async def holders(self, bucket: str, key: str) -> set[str]:
-        """Running nodes that serve a live copy of bucket/key."""
+        """Running nodes that serve a live copy of bucket/key, once late replica writes are
+        done."""
+        await self.settled()
         running = [n for n, server in self.servers.items() if not server.closed]
         answers = await asyncio.gather(*(self.on_node(n, bucket, key) for n in running))
         return {n for n, answer in zip(running, answers, strict=True) if answer.status == 200}

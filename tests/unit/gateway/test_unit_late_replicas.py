@@ -149,3 +149,12 @@ async def test_a_withdrawal_waits_for_the_late_replica_and_reaches_it() -> None:
     await withdrawing
     assert sorted(client.discarded) == sorted(PRIMARIES)
     assert client.visible() == set()
+
+
+async def test_holders_keep_the_partitions_order_whichever_replica_is_late() -> None:
+    client = FakeClient({PRIMARIES[0]: "late"})
+    writer, _ = make_writer(client, late_limit=LIMIT)
+    outcome = await write(writer, body_of(5 * KiB))
+    assert outcome.holders == tuple(PRIMARIES)  # a read asks them in this order
+    client.gate.set()
+    await writer.close(grace=5)
