@@ -159,7 +159,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[SWEEPS] = SweepCoordinator(client, app[CATALOG])
         app[_DRAIN] = RepairDrain(lambda: app[OBJECTS].ring, app[CATALOG], client, health)
         yield
-        await writer.close(grace=config.node_io_timeout)
+        # Short: a service manager kills a gateway that takes longer than about 30 s to stop.
+        await writer.close(grace=min(config.node_io_timeout, 5.0))
 
 
 def object_service(

@@ -166,7 +166,7 @@ class Repair:
 
 class RepairLog(Protocol):
     async def add_repairs(self, repairs: Sequence[Repair]) -> None:
-        """Record replicas that missed a version after it was committed."""
+        """Record replicas that missed a version their write was answered without."""
 
 
 class Catalog(RepairLog, Protocol):

@@ -30,9 +30,16 @@ class FanOutResult(Generic[T, R]):
         """Wait for the targets left running, and file each under ok or failed."""
         if self.running:
             await asyncio.wait([task for _, task in self.running])
+        self.collect()
+
+    def collect(self) -> None:
+        """File the targets left running that have ended since."""
         running, self.running = self.running, []
         for target, task in running:
-            self._file(target, task)
+            if task.done():
+                self._file(target, task)
+            else:
+                self.running.append((target, task))
 
     def _file(self, target: T, task: asyncio.Future[R]) -> None:
         if task.cancelled():
@@ -56,8 +63,8 @@ async def fan_out(
 
     Waiting for all rather than the first `need` keeps the replica list exact. With `early`, it
     returns once `need` have succeeded (at once for need 0) and leaves the rest in `running`,
-    for the caller to see to. Targets still running at the timeout are cancelled and reported
-    as failed with TimeoutError.
+    for the caller to see to, even at the timeout. Otherwise targets still running at the
+    timeout are cancelled and reported as failed with TimeoutError.
     """
     result: FanOutResult[T, R] = FanOutResult(need=need)
     if not targets:

@@ -75,6 +75,8 @@ class LateReplicas:
             if problem is not None:
                 await self._repair(write, problem)
         except Exception:
+            # Nobody awaits this task: a failure (the catalog gone at shutdown) is logged here
+            # or not at all, and the nodes' replicators still restore the copy.
             log.exception("following replica %s of %s failed", write.node.id, write.version)
 
     async def _outcome(self, write: LateWrite, task: asyncio.Future[PutAck]) -> str | None:

@@ -46,11 +46,11 @@ class RepairDrain:
         partition = partition_of(obj_hash, ring.partition_power)
         path = object_path(partition, obj_hash) + "/push"
         body = {"peer_url": target.url, "version": repair.version}
-        asked = lacking = 0
-        for source in ring.preference(partition):
-            if source.id == target.id or not self._health.is_up(source.id):
+        sources = [node for node in ring.preference(partition) if node.id != target.id]
+        lacking = 0
+        for source in sources:
+            if not self._health.is_up(source.id):
                 continue
-            asked += 1
             try:
                 answer = await self._client.call(source, "POST", path, body, within=PUSH_TIMEOUT)
             except NodeError as exc:
@@ -59,9 +59,10 @@ class RepairDrain:
                 continue
             if answer["status"] in (200, 201, 409):  # stored, or the target had newer already
                 return True
-        # No node holds the version any more (a withdrawn form file, a reclaimed part): if the
-        # catalog does not want it either, there is nothing left to repair, ever.
-        return bool(asked) and lacking == asked and await self._unwanted(repair)
+        # Every other node says it holds nothing that new (a withdrawn form file, a reclaimed
+        # part): if the catalog does not want it either, there is nothing left to repair, ever.
+        # A node believed down may hold it, so one that was not asked keeps the repair.
+        return bool(sources) and lacking == len(sources) and await self._unwanted(repair)
 
     async def _unwanted(self, repair: Repair) -> bool:
         refs = [(repair.bucket, repair.key, repair.version)]

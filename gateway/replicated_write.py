@@ -195,12 +195,17 @@ class ReplicatedWriter:
                 _cut(fan.result().running)  # answered early, then cancelled: follow nobody
             raise
 
-        if result.running and not all(ack.holds(etag, total) for _, ack in result.ok):
-            try:
+        try:
+            # A replica still running may have been cut since, its queue full for too long: it
+            # ends at once, and must count as missed, not as a holder.
+            if cut := [task for slot, task in result.running if slot.feed.closed]:
+                await asyncio.wait(cut)
+            result.collect()
+            if result.running and not all(ack.holds(etag, total) for _, ack in result.ok):
                 await result.finish()  # a replica took other bytes: settle all before answering
-            except BaseException:
-                _cut(result.running)
-                raise
+        except BaseException:
+            _cut(result.running)
+            raise
         if any(isinstance(exc, NodeError) and exc.status == 412 for _, exc in result.failed):
             # Another create won on some replica: this one must leave no trace anywhere.
             await self.withdraw(
@@ -364,6 +369,12 @@ class ReplicatedWriter:
 def _cut(running: list[tuple[_Slot, asyncio.Future[PutAck]]]) -> None:
     for _, task in running:
         task.cancel()
+        task.add_done_callback(_retrieve)  # one that failed first must not log as unretrieved
+
+
+def _retrieve(task: asyncio.Future[PutAck]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _need_quorum(slots: list[_Slot], need: int) -> None:

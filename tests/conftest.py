@@ -15,8 +15,9 @@ from shardgate.cli.dev import DevCluster
 os.environ.setdefault("SHARDGATE_NODE_REPLICATE_INTERVAL", "0")
 os.environ.setdefault("SHARDGATE_GATEWAY_REPAIR_INTERVAL", "0")
 # Uploads are answered once W replicas acknowledge and the last finishes after; tests that read
-# every replica off the nodes' disks right after an upload would race it, so these clusters
-# answer after all N, and the tests of the early answer (test_fault_slow_replica) turn it on.
+# every replica off the nodes' disks right after an upload would race it, so the clusters these
+# tests start answer after all N, and test_fault_slow_replica turns the default back on (the
+# in-process functional cluster keeps it, and waits in holders() and settled()).
 os.environ.setdefault("SHARDGATE_GATEWAY_LATE_REPLICA_WRITES", "0")
 
 

@@ -130,6 +130,7 @@ async def test_put_places_exactly_three_replicas(cluster: InProcCluster) -> None
     assert len(replicas) == len(set(replicas)) == 3
     assert set(replicas) == set(cluster.primaries(BUCKET, key))
 
+    await cluster.settled()  # answered at W: the third replica may still be committing
     for node_id in cluster.node_ids:
         answer = await cluster.on_node(node_id, BUCKET, key)
         if node_id in replicas:

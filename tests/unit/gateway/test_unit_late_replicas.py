@@ -158,3 +158,15 @@ async def test_holders_keep_the_partitions_order_whichever_replica_is_late() -> 
     assert outcome.holders == tuple(PRIMARIES)  # a read asks them in this order
     client.gate.set()
     await writer.close(grace=5)
+
+
+async def test_a_replica_cut_on_its_full_queue_after_the_quorum_is_not_named_a_holder() -> None:
+    # Two chunks fill the stalled replica's queue; the third (with the trailer) waits on it
+    # while the other two commit, so the quorum comes first and the stall cuts it after.
+    client = FakeClient({PRIMARIES[2]: "stall"})
+    writer, _ = make_writer(client, stall=0.2, late_limit=LIMIT)
+    data = body_of(12 * KiB)
+    outcome = await write(writer, data, size=len(data))
+    assert outcome.holders == tuple(PRIMARIES[:2])
+    assert outcome.missed == (PRIMARIES[2],)
+    await writer.close(grace=5)

@@ -56,8 +56,8 @@ class FakeClient:
         return {"status": answer}
 
 
-def drain(client: FakeClient, catalog: FakeCatalog) -> RepairDrain:
-    health = cast(NodeHealth, FakeHealth())
+def drain(client: FakeClient, catalog: FakeCatalog, down: set[str] | None = None) -> RepairDrain:
+    health = cast(NodeHealth, FakeHealth(down))
     return RepairDrain(lambda: RING, cast(Catalog, catalog), cast(NodeClient, client), health)
 
 
@@ -91,3 +91,10 @@ async def test_a_source_that_cannot_be_asked_keeps_the_repair_queued() -> None:
     client = FakeClient({node.id: unreachable for node in RING.nodes[:2]})
     assert await drain(client, catalog).drain_once() == 0, "an unreachable node may hold it"
     assert catalog.resolved == []
+
+
+async def test_a_node_believed_down_may_hold_it_so_the_repair_stays() -> None:
+    catalog = FakeCatalog(missed_on_first_primary(), wanted=False)
+    client = FakeClient({})
+    assert await drain(client, catalog, down={PRIMARIES[1]}).drain_once() == 0
+    assert catalog.resolved == [] and PRIMARIES[1] not in client.asked
