@@ -10,7 +10,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
@@ -35,6 +35,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     with_victim_running(cluster)
     cluster.stop()
     shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+async def api(cluster: DevCluster) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, cluster.url, cluster.api_key)
+        await api.create_bucket("slow")
+        yield api
 
 
 def with_victim_running(cluster: DevCluster) -> None:
@@ -76,33 +84,27 @@ async def held_everywhere(
 
 
 async def test_a_stopped_node_does_not_hold_the_answer_and_gets_its_copy_after(
-    cluster: DevCluster, fault_report: FaultReport
+    cluster: DevCluster, api: Api, fault_report: FaultReport
 ) -> None:
     body = os.urandom(200 * 1024)
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, cluster.url, cluster.api_key)
-        await api.create_bucket("slow")
-        stored = await put_while_stopped(api, cluster, body)
-        fault_report.fault(f"SIGSTOP {VICTIM} while it took a write, then SIGCONT")
-        os.kill(cluster.nodes[VICTIM].process.pid, signal.SIGCONT)
-        await wait_for_metric(api, LATE, 0, timeout=30)
-        await held_everywhere(api, cluster, stored, body)
-        assert await labelled_metric(api, LATE_FAILURES) == 0
+    stored = await put_while_stopped(api, cluster, body)
+    fault_report.fault(f"SIGSTOP {VICTIM} while it took a write, then SIGCONT")
+    os.kill(cluster.nodes[VICTIM].process.pid, signal.SIGCONT)
+    await wait_for_metric(api, LATE, 0, timeout=30)
+    await held_everywhere(api, cluster, stored, body)
+    assert await labelled_metric(api, LATE_FAILURES) == 0
     fault_report.objects(checked=1, lost=0)
 
 
 async def test_a_node_killed_before_it_acknowledged_is_repaired_once_back(
-    cluster: DevCluster, fault_report: FaultReport
+    cluster: DevCluster, api: Api, fault_report: FaultReport
 ) -> None:
     body = os.urandom(300 * 1024)
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, cluster.url, cluster.api_key)
-        await api.create_bucket("slow")
-        stored = await put_while_stopped(api, cluster, body)
-        cluster.kill_node(VICTIM)  # SIGKILL: the stopped node never commits
-        fault_report.fault(f"SIGSTOP then SIGKILL {VICTIM} before it acknowledged a write")
-        await wait_for_metric(api, LATE_FAILURES, 1, timeout=30)
-        await wait_for_metric(api, LATE, 0)  # the repair is queued as it ends
-        cluster.start_node(VICTIM)
-        await held_everywhere(api, cluster, stored, body)
+    stored = await put_while_stopped(api, cluster, body)
+    cluster.kill_node(VICTIM)  # SIGKILL: the stopped node never commits
+    fault_report.fault(f"SIGSTOP then SIGKILL {VICTIM} before it acknowledged a write")
+    await wait_for_metric(api, LATE_FAILURES, 1, timeout=30)
+    await wait_for_metric(api, LATE, 0)  # the repair is queued as it ends
+    cluster.start_node(VICTIM)
+    await held_everywhere(api, cluster, stored, body)
     fault_report.objects(checked=1, lost=0)
