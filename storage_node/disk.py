@@ -37,6 +37,7 @@ T = TypeVar("T")
 
 TMP_SUFFIX = ".tmp"
 READ_CHUNK = 256 * 1024
+FLUSH_THREADS = 4
 LIST_ATTEMPTS = 5  # each a commit replacing the newest version between a listing and its read
 
 
@@ -49,6 +50,9 @@ class DiskStore:
         # fsyncs of different files proceed in parallel on the device, so many threads serve
         # concurrent uploads far better than the loop's default handful.
         self.pool = ThreadPoolExecutor(io_threads, thread_name_prefix="disk")
+        # Flush-behind of big uploads: few threads, so a burst of them never starves the reads
+        # and commits waiting on the disk pool; a flush that starts late does no harm.
+        self.flush_pool = ThreadPoolExecutor(FLUSH_THREADS, thread_name_prefix="flush")
         self.objects = root / "objects"
         self.tmp = root / "tmp"
         for directory in (self.objects, self.tmp):
@@ -295,6 +299,7 @@ class DiskStore:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.flush_pool.shutdown(wait=True, cancel_futures=True)
 
     async def usage(self) -> Usage:
         total, _, free = await asyncio.get_running_loop().run_in_executor(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from shardgate.block_sums import CRC32C, BlockSums
-from storage_node.disk_io import run_to_end, start_writeback, storage_errors
+from storage_node.disk_io import flush_behind, run_to_end, start_writeback, storage_errors
 from storage_node.errors import BadDigest, IncompleteBody, PreconditionFailed, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload, Vouched
 from storage_node.version_file import trailer
@@ -60,6 +60,7 @@ class DiskWriter:
         self.head = b""
         self._size = 0
         self._writeback_from = 0
+        self._flushing: Future[None] | None = None
         self._done = False
 
     def vouch(self, vouched: Vouched) -> None:
@@ -105,6 +106,8 @@ class DiskWriter:
             fh.flush()
             start_writeback(fh.fileno(), self._writeback_from, written - self._writeback_from)
             self._writeback_from = written
+            if self._flushing is None or self._flushing.done():
+                self._flushing = self._store.flush_pool.submit(flush_behind, self._path)
 
     async def write(self, chunk: bytes) -> None:
         if len(self.head) < HEAD_BYTES:

@@ -20,7 +20,7 @@ from shardgate.versions import format_version
 from storage_node import disk_writer
 from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
-from storage_node.disk_io import run_to_end, start_writeback
+from storage_node.disk_io import flush_behind, run_to_end, start_writeback
 from storage_node.errors import BadDigest, IncompleteBody, InsufficientStorage, Superseded
 from storage_node.layout_upgrade import FORMAT_FILE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
@@ -422,6 +422,56 @@ async def test_no_writeback_without_fsync(tmp_path: Path, monkeypatch: pytest.Mo
     store = DiskStore(tmp_path / "node", fsync=False)
     await put(store, b"x" * (3 * disk_writer.WRITEBACK_BYTES), V1)
     assert started == []
+
+
+async def test_big_writes_are_flushed_behind_one_flush_at_a_time(
+    store: DiskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each writeback window asks for a flush of the tmp file unless one is still running, so a
+    slow disk never queues more than one per upload."""
+    release = threading.Event()
+    flushed: list[Path] = []
+
+    def slow_flush(path: Path) -> None:
+        flushed.append(path)
+        release.wait(5)
+
+    monkeypatch.setattr(disk_writer, "flush_behind", slow_flush)
+    step = disk_writer.WRITEBACK_BYTES
+    data = bytes(range(256)) * (step // 256) * 4
+    writer = await store.create_writer(PART, HASH)
+    for at in range(0, len(data), step // 2):
+        await writer.write(data[at : at + step // 2])
+    assert len(flushed) == 1  # three more windows went by while the first flush ran
+    assert flushed[0].parent == store.tmp
+    release.set()
+    await asyncio.get_running_loop().run_in_executor(None, store.flush_pool.shutdown)
+    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=len(data))
+    assert stored_bytes(store, meta.version) == data
+
+
+async def test_no_flush_behind_without_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed: list[Path] = []
+    monkeypatch.setattr(disk_writer, "flush_behind", flushed.append)
+    store = DiskStore(tmp_path / "node", fsync=False)
+    step = disk_writer.WRITEBACK_BYTES
+    writer = await store.create_writer(PART, HASH)
+    for _ in range(3):
+        await writer.write(b"x" * step)
+    await writer.commit(NewVersion("bkt", KEY, V1), expected_size=3 * step)
+    assert flushed == []
+
+
+def test_flush_behind_uses_its_own_descriptor_and_skips_a_file_gone(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc" * 1000)
+    open_fds = len(list(Path("/proc/self/fd").iterdir()))
+    flush_behind(path)
+    flush_behind(tmp_path / "committed-meanwhile")  # renamed or discarded first: nothing to do
+    assert len(list(Path("/proc/self/fd").iterdir())) == open_fds
+    assert path.read_bytes() == b"abc" * 1000
 
 
 def test_start_writeback_leaves_the_file_as_it_was(tmp_path: Path) -> None:
