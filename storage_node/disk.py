@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from storage_node.blocks import has_checksums, read_checked
-from storage_node.disk_io import fsync_dir, run_to_end, storage_errors
+from storage_node.disk_io import (
+    errors_reach_every_open_file,
+    fsync_dir,
+    run_to_end,
+    storage_errors,
+)
 from storage_node.disk_writer import DiskWriter
 from storage_node.errors import ReplicaCorrupt, Superseded
 from storage_node.layout_upgrade import upgrade_layout
@@ -52,6 +57,7 @@ class DiskStore:
         self.pool = ThreadPoolExecutor(io_threads, thread_name_prefix="disk")
         # Flush-behind of big uploads: few threads, so a burst of them never starves the reads
         # and commits waiting on the disk pool; a flush that starts late does no harm.
+        self.flush_behind = fsync and errors_reach_every_open_file()
         self.flush_pool = ThreadPoolExecutor(FLUSH_THREADS, thread_name_prefix="flush")
         self.objects = root / "objects"
         self.tmp = root / "tmp"

@@ -106,8 +106,21 @@ class DiskWriter:
             fh.flush()
             start_writeback(fh.fileno(), self._writeback_from, written - self._writeback_from)
             self._writeback_from = written
-            if self._flushing is None or self._flushing.done():
-                self._flushing = self._store.flush_pool.submit(flush_behind, self._path)
+            self._flush_behind()
+
+    def _flush_behind(self) -> None:
+        """Ask for a flush of the file unless one is still pending: a slow disk gets at most one
+        per upload, not one per window."""
+        pending = self._flushing is not None and not self._flushing.done()
+        if pending or not self._store.flush_behind:
+            return
+        with contextlib.suppress(RuntimeError):  # the store is closing: a flush is optional
+            self._flushing = self._store.flush_pool.submit(flush_behind, self._path)
+
+    def _cancel_flush(self) -> None:
+        """Drop a flush not yet started: the commit's own fsync, or the discard, makes it moot."""
+        if self._flushing is not None:
+            self._flushing.cancel()
 
     async def write(self, chunk: bytes) -> None:
         if len(self.head) < HEAD_BYTES:
@@ -150,6 +163,7 @@ class DiskWriter:
         return done
 
     def _commit_pending_sync(self, upload: PendingUpload) -> PendingUpload:
+        self._cancel_flush()
         self._sync().close()
         done = replace(
             upload,
@@ -176,6 +190,7 @@ class DiskWriter:
     @storage_errors
     def _commit_sync(self, new: NewVersion) -> ObjectMeta:
         store = self._store
+        self._cancel_flush()
         fh = self._file()
         blocks = self._blocks.finish()
         if self._vouched is not None and self._blocks.digest() != self._vouched.blocks_digest:
@@ -212,6 +227,7 @@ class DiskWriter:
         return meta
 
     def _discard_tmp(self) -> None:
+        self._cancel_flush()
         if self._fh is not None:
             with contextlib.suppress(OSError):  # a full disk fails the flush: the file goes anyway
                 self._fh.close()

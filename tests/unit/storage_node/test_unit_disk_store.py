@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import gc
 import hashlib
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,10 +19,15 @@ import pytest
 
 from shardgate.block_sums import BLOCK_SIZE, CRC32C
 from shardgate.versions import format_version
-from storage_node import disk_writer
+from storage_node import disk, disk_io, disk_writer
 from storage_node.blocks import vouch
 from storage_node.disk import DiskStore
-from storage_node.disk_io import flush_behind, run_to_end, start_writeback
+from storage_node.disk_io import (
+    errors_reach_every_open_file,
+    flush_behind,
+    run_to_end,
+    start_writeback,
+)
 from storage_node.errors import BadDigest, IncompleteBody, InsufficientStorage, Superseded
 from storage_node.layout_upgrade import FORMAT_FILE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
@@ -424,54 +431,117 @@ async def test_no_writeback_without_fsync(tmp_path: Path, monkeypatch: pytest.Mo
     assert started == []
 
 
-async def test_big_writes_are_flushed_behind_one_flush_at_a_time(
-    store: DiskStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each writeback window asks for a flush of the tmp file unless one is still running, so a
-    slow disk never queues more than one per upload."""
-    release = threading.Event()
-    flushed: list[Path] = []
+class FlushPool:
+    """Stands in for a store's flush pool: records each flush asked for, runs none."""
 
-    def slow_flush(path: Path) -> None:
-        flushed.append(path)
-        release.wait(5)
+    def __init__(self) -> None:
+        self.asked: list[tuple[Callable[..., object], Path, Future[None]]] = []
 
-    monkeypatch.setattr(disk_writer, "flush_behind", slow_flush)
+    def submit(self, func: Callable[..., object], path: Path) -> Future[None]:
+        future: Future[None] = Future()
+        self.asked.append((func, path, future))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass
+
+
+async def write_windows(writer: disk_writer.DiskWriter, windows: int) -> None:
     step = disk_writer.WRITEBACK_BYTES
-    data = bytes(range(256)) * (step // 256) * 4
+    for _ in range(2 * windows):
+        await writer.write(b"w" * (step // 2))
+
+
+async def test_big_writes_are_flushed_behind_one_flush_at_a_time(store: DiskStore) -> None:
+    """Each writeback window asks for a flush of the tmp file unless one is still pending, so a
+    slow disk never queues more than one per upload; the commit drops one not yet started."""
+    pool = FlushPool()
+    store.flush_pool = pool  # type: ignore[assignment]
     writer = await store.create_writer(PART, HASH)
-    for at in range(0, len(data), step // 2):
-        await writer.write(data[at : at + step // 2])
-    assert len(flushed) == 1  # three more windows went by while the first flush ran
-    assert flushed[0].parent == store.tmp
-    release.set()
-    await asyncio.get_running_loop().run_in_executor(None, store.flush_pool.shutdown)
-    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=len(data))
-    assert stored_bytes(store, meta.version) == data
+    await write_windows(writer, 3)
+    assert [(func, path.parent) for func, path, _ in pool.asked] == [(flush_behind, store.tmp)]
+    pool.asked[0][2].set_result(None)
+    await write_windows(writer, 2)
+    assert len(pool.asked) == 2
+    assert pool.asked[1][1] == pool.asked[0][1]
+    size = 5 * disk_writer.WRITEBACK_BYTES
+    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=size)
+    assert pool.asked[1][2].cancelled()
+    assert stored_bytes(store, meta.version) == b"w" * size
 
 
-async def test_no_flush_behind_without_fsync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fsync", [False, True])
+async def test_no_flush_behind_without_fsync_or_on_an_old_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool
 ) -> None:
-    flushed: list[Path] = []
-    monkeypatch.setattr(disk_writer, "flush_behind", flushed.append)
-    store = DiskStore(tmp_path / "node", fsync=False)
-    step = disk_writer.WRITEBACK_BYTES
+    """Before Linux 4.13 a flush on another open file could take the writer's write error."""
+    monkeypatch.setattr(disk, "errors_reach_every_open_file", lambda: False)
+    store = DiskStore(tmp_path / "node", fsync=fsync)
+    pool = FlushPool()
+    store.flush_pool = pool  # type: ignore[assignment]
     writer = await store.create_writer(PART, HASH)
-    for _ in range(3):
-        await writer.write(b"x" * step)
-    await writer.commit(NewVersion("bkt", KEY, V1), expected_size=3 * step)
-    assert flushed == []
+    await write_windows(writer, 3)
+    await writer.commit(NewVersion("bkt", KEY, V1), expected_size=3 * disk_writer.WRITEBACK_BYTES)
+    store.close()
+    assert pool.asked == []
 
 
-def test_flush_behind_uses_its_own_descriptor_and_skips_a_file_gone(tmp_path: Path) -> None:
+def test_an_abort_drops_a_flush_not_yet_started(store: DiskStore) -> None:
+    pool = FlushPool()
+    store.flush_pool = pool  # type: ignore[assignment]
+
+    async def abort_mid_upload() -> None:
+        writer = await store.create_writer(PART, HASH)
+        await write_windows(writer, 1)
+        await writer.abort()
+
+    asyncio.run(abort_mid_upload())
+    assert pool.asked[0][2].cancelled()
+    assert tmp_files(store) == []
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_flush_behind_syncs_through_an_open_file_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """So a write error stays for the writer's own fsync to report; a failed flush is quiet."""
     path = tmp_path / "f"
-    path.write_bytes(b"abc" * 1000)
-    open_fds = len(list(Path("/proc/self/fd").iterdir()))
-    flush_behind(path)
-    flush_behind(tmp_path / "committed-meanwhile")  # renamed or discarded first: nothing to do
-    assert len(list(Path("/proc/self/fd").iterdir())) == open_fds
-    assert path.read_bytes() == b"abc" * 1000
+    synced: list[int] = []
+
+    def fdatasync(fd: int) -> None:
+        synced.append(fd)
+        assert os.path.samefile(f"/proc/self/fd/{fd}", path)
+        if fails:
+            raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(disk_io.os, "fdatasync", fdatasync)
+    with path.open("wb") as writer:
+        writer.write(b"abc")
+        flush_behind(path)
+        assert len(synced) == 1
+        assert synced[0] != writer.fileno()
+    with pytest.raises(OSError) as closed:
+        os.fstat(synced[0])
+    assert closed.value.errno == errno.EBADF
+
+
+def test_flush_behind_of_a_file_gone_does_nothing(tmp_path: Path) -> None:
+    flush_behind(tmp_path / "committed-meanwhile")
+
+
+def test_only_linux_from_4_13_reports_write_errors_to_every_open_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for system, release, expected in [
+        ("linux", "6.18.44-fc-v782", True),
+        ("linux", "4.13.0", True),
+        ("linux", "4.9.337", False),
+        ("linux", "3.10.0-1160.el7.x86_64", False),
+        ("darwin", "23.1.0", False),
+    ]:
+        monkeypatch.setattr(disk_io.sys, "platform", system)
+        monkeypatch.setattr(disk_io.platform, "release", lambda release=release: release)
+        assert errors_reach_every_open_file() is expected, (system, release)
 
 
 def test_start_writeback_leaves_the_file_as_it_was(tmp_path: Path) -> None:
