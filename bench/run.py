@@ -127,7 +127,11 @@ def _main(argv: list[str] | None) -> int:
             stack.enter_context(target)
             results.targets[target.name] = target.describe()
         log(f"machine: {results.machine['cpus']} CPUs, load {machine.load1():.2f}")
+        paged_out = machine.damon_paged_out()
         uvloop.run(_rounds(targets, results, payload, quick))
+        if paged_out is not None:
+            during = (machine.damon_paged_out() or paged_out) - paged_out
+            results.machine["paged out by DAMON during the rounds"] = f"{during / 2**30:.1f} GiB"
         for target in (shardgate, seaweedfs):
             log(f"memory run: one {memory_size / MiB:.0f} MiB object through {target.name}")
             record = uvloop.run(memory.big_object(target, memory_size, payload))
