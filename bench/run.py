@@ -129,9 +129,10 @@ def _main(argv: list[str] | None) -> int:
         log(f"machine: {results.machine['cpus']} CPUs, load {machine.load1():.2f}")
         paged_out = machine.damon_paged_out()
         uvloop.run(_rounds(targets, results, payload, quick))
-        if paged_out is not None:
-            during = (machine.damon_paged_out() or paged_out) - paged_out
-            results.machine["paged out by DAMON during the rounds"] = f"{during / 2**30:.1f} GiB"
+        paged_out_after = machine.damon_paged_out()
+        if paged_out is not None and paged_out_after is not None:
+            during = (paged_out_after - paged_out) / 2**30
+            results.machine["paged out by DAMON during the rounds"] = f"{during:.1f} GiB"
         for target in (shardgate, seaweedfs):
             log(f"memory run: one {memory_size / MiB:.0f} MiB object through {target.name}")
             record = uvloop.run(memory.big_object(target, memory_size, payload))

@@ -486,16 +486,12 @@ async def test_no_flush_behind_without_fsync_or_on_an_old_kernel(
     assert pool.asked == []
 
 
-def test_an_abort_drops_a_flush_not_yet_started(store: DiskStore) -> None:
+async def test_an_abort_drops_a_flush_not_yet_started(store: DiskStore) -> None:
     pool = FlushPool()
     store.flush_pool = pool  # type: ignore[assignment]
-
-    async def abort_mid_upload() -> None:
-        writer = await store.create_writer(PART, HASH)
-        await write_windows(writer, 1)
-        await writer.abort()
-
-    asyncio.run(abort_mid_upload())
+    writer = await store.create_writer(PART, HASH)
+    await write_windows(writer, 1)
+    await writer.abort()
     assert pool.asked[0][2].cancelled()
     assert tmp_files(store) == []
 
