@@ -8,13 +8,13 @@ import asyncio
 import logging
 import signal
 
-import aiohttp
 from prometheus_client import CollectorRegistry, start_http_server
 
 from cloud_sync.metrics import MirrorMetrics
 from cloud_sync.service import MirrorService
 from gateway.app import node_access, object_service
 from gateway.metrics import GatewayMetrics
+from gateway.node_http import NodeConnections
 from gateway.replicated_write import ReplicatedWriter
 from gateway.sqlite_catalog import SqliteCatalog
 from ring import Ring, load_ring_file
@@ -32,9 +32,13 @@ async def run_mirror(config: GatewayConfig, metrics_port: int | None) -> None:
     catalog = SqliteCatalog(config.catalog_path)
     await catalog.open()
     try:
-        async with aiohttp.ClientSession(auto_decompress=False) as session:
-            client, health = node_access(session, config)
-            node_metrics = GatewayMetrics.create(registry)
+        node_metrics = GatewayMetrics.create(registry)
+        connections = NodeConnections(
+            connect_timeout=config.node_connect_timeout,
+            on_open=node_metrics.node_connections_opened.inc,
+        )
+        try:
+            client, health = node_access(connections, config)
             # Only reads happen here; the writer is what ObjectService is built with.
             writer = ReplicatedWriter(
                 client, health, node_metrics, stall_timeout=60.0, repairs=catalog
@@ -57,5 +61,7 @@ async def run_mirror(config: GatewayConfig, metrics_port: int | None) -> None:
             await stop.wait()
             log.info("shardgate mirror stopping")
             await service.stop()
+        finally:
+            connections.close()
     finally:
         await catalog.close()

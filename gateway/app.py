@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
@@ -37,6 +36,7 @@ from gateway.keys import (
 from gateway.metrics import GatewayMetrics, refresh_catalog_gauges
 from gateway.multipart import MultipartUploads, PartRules
 from gateway.node_health import NodeHealth
+from gateway.node_http import NodeConnections
 from gateway.nodes import NodeClient
 from gateway.object_service import ObjectService
 from gateway.repairs import RepairDrain
@@ -47,7 +47,6 @@ from gateway.sqlite_catalog import SqliteCatalog
 from gateway.sweep import SweepCoordinator
 from ring import Ring, RingWatch, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
-from shardgate.connection_trace import counting_connections
 from shardgate.periodic import every
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 
@@ -121,12 +120,11 @@ async def _catalog(app: web.Application) -> AsyncIterator[None]:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     config, metrics = app[CONFIG], app[METRICS]
-    connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0)
-    trace = counting_connections(metrics.node_connections_opened)
-    async with aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, trace_configs=[trace]
-    ) as session:
-        client, health = node_access(session, config)
+    connections = NodeConnections(
+        connect_timeout=config.node_connect_timeout, on_open=metrics.node_connections_opened.inc
+    )
+    try:
+        client, health = node_access(connections, config)
         app[HEALTH] = health
         writer = ReplicatedWriter(
             client,
@@ -161,6 +159,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         yield
         # Short: a service manager kills a gateway that takes longer than about 30 s to stop.
         await writer.close(grace=min(config.node_io_timeout, 5.0))
+    finally:
+        connections.close()
 
 
 def object_service(
@@ -189,11 +189,11 @@ def object_service(
 
 
 def node_access(
-    session: aiohttp.ClientSession, config: GatewayConfig
+    connections: NodeConnections, config: GatewayConfig
 ) -> tuple[NodeClient, NodeHealth]:
     """The signed node client and the view of node health, as every process reading nodes has."""
     client = NodeClient(
-        session,
+        connections,
         config.cluster_secret,
         connect_timeout=config.node_connect_timeout,
         io_timeout=config.node_io_timeout,

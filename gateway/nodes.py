@@ -6,13 +6,15 @@ reset at once) and NodeFailed (the node answered, or broke, mid-request).
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from multidict import CIMultiDictProxy
 
+from gateway.node_http import Broken, NodeConnections, NodeResponse, Unreachable
 from ring import Node
 from shardgate import request_id
 from shardgate.internal_api import (
@@ -76,7 +78,7 @@ class NodeStatus:
 class ReadStream:
     """An open GET on one node: status and headers now, the body as it arrives."""
 
-    def __init__(self, node: Node, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, node: Node, response: NodeResponse) -> None:
         self.node = node
         self._response = response
 
@@ -90,9 +92,9 @@ class ReadStream:
 
     async def chunks(self, size: int) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._response.content.iter_chunked(size):
+            async for chunk in self._response.chunks(size):
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, OSError, Broken) as exc:
             raise NodeFailed(self.node, f"read broke: {exc!r}") from exc
 
     def close(self) -> None:
@@ -102,20 +104,16 @@ class ReadStream:
 class NodeClient:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        connections: NodeConnections,
         secret: bytes,
         *,
         connect_timeout: float,
         io_timeout: float,
     ) -> None:
-        self._session = session
+        self._connections = connections
         self._secret = secret
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=io_timeout
-        )
-        self._short = aiohttp.ClientTimeout(
-            total=connect_timeout + io_timeout, connect=connect_timeout
-        )
+        self._io_timeout = io_timeout
+        self._short = connect_timeout + io_timeout
 
     def _signed(
         self, method: str, path: str, extra: Mapping[str, str] | None = None
@@ -128,16 +126,53 @@ class NodeClient:
         }
 
     async def _request(
-        self, node: Node, method: str, path: str, headers: dict[str, str], **kwargs: Any
-    ) -> aiohttp.ClientResponse:
+        self,
+        node: Node,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | AsyncIterable[bytes] = b"",
+    ) -> NodeResponse:
         try:
-            return await self._session.request(
-                method, node.url + path, headers=self._signed(method, path, headers), **kwargs
+            return await self._connections.request(
+                node.url,
+                method,
+                path,
+                self._signed(method, path, headers),
+                body,
+                stall=self._io_timeout,
             )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise NodeUnavailable(node, f"cannot connect: {exc!r}") from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except Unreachable as exc:
+            raise NodeUnavailable(node, str(exc)) from exc
+        except (TimeoutError, OSError, Broken) as exc:
             raise NodeFailed(node, f"{method} broke: {exc!r}") from exc
+
+    async def _exchange(
+        self,
+        node: Node,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | AsyncIterable[bytes] = b"",
+        *,
+        within: float | None = None,
+    ) -> tuple[int, Any]:
+        """One whole request, done within `within` seconds if given: the status and the
+        answer's JSON (None for an empty body)."""
+        status = None
+        try:
+            async with asyncio.timeout(within):
+                response = await self._request(node, method, path, headers or {}, body)
+                status = response.status
+                try:
+                    raw = await response.read()
+                finally:
+                    response.release()
+            return status, json.loads(raw) if raw.strip() else None
+        except (TimeoutError, OSError, Broken) as exc:
+            raise NodeFailed(node, f"{method} {path} broke ({status}): {exc!r}", status) from exc
+        except ValueError as exc:
+            raise NodeFailed(node, f"unreadable answer ({status}): {exc!r}", status) from exc
 
     @staticmethod
     def _identity(addr: ObjectAddress, version: str) -> dict[str, str]:
@@ -166,13 +201,11 @@ class NodeClient:
         if create_only:
             headers["If-None-Match"] = "*"
         path = object_path(addr.partition, addr.obj_hash)
-        response = await self._request(node, "PUT", path, headers, data=body, timeout=self._timeout)
-        async with response:
-            payload = await self._json(node, response)
-        if response.status == 409:
+        status, payload = await self._exchange(node, "PUT", path, headers, body)
+        if status == 409:
             return PutAck(node.id, etag="", size=0, superseded=True)
-        if response.status != 201:
-            raise NodeFailed(node, f"PUT answered {response.status}: {payload}", response.status)
+        if status != 201:
+            raise NodeFailed(node, f"PUT answered {status}: {payload}", status)
         return PutAck(node.id, etag=payload["etag"], size=payload["size"])
 
     async def open_read(
@@ -180,31 +213,25 @@ class NodeClient:
     ) -> ReadStream:
         path = object_path(addr.partition, addr.obj_hash)
         response = await self._request(
-            node, "GET", path, {MIN_VERSION_HEADER: min_version, **headers}, timeout=self._timeout
+            node, "GET", path, {MIN_VERSION_HEADER: min_version, **headers}
         )
         return ReadStream(node, response)
 
     async def delete(self, node: Node, addr: ObjectAddress, version: str) -> bool:
         """Write a tombstone; False when the node already holds something newer."""
         path = object_path(addr.partition, addr.obj_hash)
-        response = await self._request(
-            node, "DELETE", path, self._identity(addr, version), timeout=self._short
+        status, payload = await self._exchange(
+            node, "DELETE", path, self._identity(addr, version), within=self._short
         )
-        async with response:
-            payload = await self._json(node, response)
-        if response.status not in (200, 409):
-            raise NodeFailed(node, f"DELETE answered {response.status}: {payload}", response.status)
-        return response.status == 200
+        if status not in (200, 409):
+            raise NodeFailed(node, f"DELETE answered {status}: {payload}", status)
+        return status == 200
 
     async def discard(self, node: Node, addr: ObjectAddress, version: str) -> bool:
         path = version_path(addr.partition, addr.obj_hash, version)
-        response = await self._request(node, "DELETE", path, {}, timeout=self._short)
-        async with response:
-            payload = await self._json(node, response)
-        if response.status != 200:
-            raise NodeFailed(
-                node, f"discard answered {response.status}: {payload}", response.status
-            )
+        status, payload = await self._exchange(node, "DELETE", path, within=self._short)
+        if status != 200:
+            raise NodeFailed(node, f"discard answered {status}: {payload}", status)
         return bool(payload["discarded"])
 
     async def pending(
@@ -212,29 +239,22 @@ class NodeClient:
     ) -> dict[str, Any] | None:
         """What the node received for a direct upload, or None if it holds nothing for it;
         with `sha256`, hashed on the node if the upload's token bound no sha256."""
-        path, timeout = pending_path(upload_id), self._short
-        if sha256:
-            path, timeout = path + "?sha256=1", self._timeout  # the node reads the whole upload
-        response = await self._request(node, "GET", path, {}, timeout=timeout)
-        async with response:
-            payload = await self._json(node, response)
-        if response.status == 404:
+        path = pending_path(upload_id) + ("?sha256=1" if sha256 else "")
+        within = None if sha256 else self._short  # with sha256 the node reads the whole upload
+        status, payload = await self._exchange(node, "GET", path, within=within)
+        if status == 404:
             return None
-        if response.status != 200:
-            raise NodeFailed(
-                node, f"pending answered {response.status}: {payload}", response.status
-            )
+        if status != 200:
+            raise NodeFailed(node, f"pending answered {status}: {payload}", status)
         return dict(payload)
 
     async def copy_pending(self, node: Node, upload_id: str, version: str, peer: Node) -> PutAck:
         """Have `node` push its pending upload to `peer` as `version` (no bytes through here)."""
         path = pending_path(upload_id, "copy")
         body = {"version": version, "peer_url": peer.url}
-        response = await self._request(node, "POST", path, {}, json=body, timeout=self._timeout)
-        async with response:
-            payload = await self._json(node, response)
-        if response.status != 200:
-            raise NodeFailed(node, f"copy answered {response.status}: {payload}", response.status)
+        status, payload = await self._exchange(node, "POST", path, *_json(body))
+        if status != 200:
+            raise NodeFailed(node, f"copy answered {status}: {payload}", status)
         if payload["status"] == 409:
             return PutAck(peer.id, etag="", size=0, superseded=True)
         if payload["status"] != 201:
@@ -252,54 +272,35 @@ class NodeClient:
         body: dict[str, Any] = {"version": version}
         if source is not None:
             body.update({k: source[k] for k in ("size", "etag", "blocks_digest")})
-        response = await self._request(node, "POST", path, {}, json=body, timeout=self._short)
-        async with response:
-            payload = await self._json(node, response)
-        if response.status == 409:
+        status, payload = await self._exchange(node, "POST", path, *_json(body), within=self._short)
+        if status == 409:
             return PutAck(node.id, etag="", size=0, superseded=True)
-        if response.status != 201:
-            raise NodeFailed(
-                node, f"publish answered {response.status}: {payload}", response.status
-            )
+        if status != 201:
+            raise NodeFailed(node, f"publish answered {status}: {payload}", status)
         return PutAck(node.id, etag=payload["etag"], size=payload["size"])
 
     async def drop_pending(self, node: Node, upload_id: str) -> None:
-        response = await self._request(
-            node, "DELETE", pending_path(upload_id), {}, timeout=self._short
-        )
-        async with response:
-            await self._json(node, response)
-        if response.status not in (200, 404):
-            raise NodeFailed(node, f"drop answered {response.status}", response.status)
+        path = pending_path(upload_id)
+        status, _ = await self._exchange(node, "DELETE", path, within=self._short)
+        if status not in (200, 404):
+            raise NodeFailed(node, f"drop answered {status}", status)
 
     async def status(self, node: Node) -> NodeStatus:
-        response = await self._request(node, "GET", "/healthz", {}, timeout=self._short)
-        async with response:
-            payload = await self._json(node, response)
-        if response.status != 200:
-            raise NodeFailed(node, f"healthz answered {response.status}", response.status)
+        status, payload = await self._exchange(node, "GET", "/healthz", within=self._short)
+        if status != 200:
+            raise NodeFailed(node, f"healthz answered {status}", status)
         return NodeStatus(node.id, payload["disk_free_bytes"], payload["disk_total_bytes"])
 
     async def call(
         self, node: Node, method: str, path: str, body: Any = None, *, within: float
     ) -> Any:
         """A signed JSON exchange that must answer 200 within `within` seconds; its answer."""
-        response = await self._request(
-            node, method, path, {}, json=body, timeout=aiohttp.ClientTimeout(total=within)
-        )
-        async with response:
-            payload = await self._json(node, response)
-        if response.status != 200:
-            raise NodeFailed(
-                node, f"{method} {path} answered {response.status}: {payload}", response.status
-            )
+        status, payload = await self._exchange(node, method, path, *_json(body), within=within)
+        if status != 200:
+            raise NodeFailed(node, f"{method} {path} answered {status}: {payload}", status)
         return payload
 
-    @staticmethod
-    async def _json(node: Node, response: aiohttp.ClientResponse) -> Any:
-        try:
-            return await response.json(content_type=None)
-        except (TimeoutError, ValueError, aiohttp.ClientError) as exc:
-            raise NodeFailed(
-                node, f"unreadable answer ({response.status}): {exc!r}", response.status
-            ) from exc
+
+def _json(body: Any) -> tuple[dict[str, str], bytes]:
+    """Headers and bytes of a JSON request body."""
+    return {"Content-Type": "application/json"}, json.dumps(body).encode()

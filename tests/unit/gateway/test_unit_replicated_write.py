@@ -47,8 +47,8 @@ async def test_all_replicas_get_identical_bytes() -> None:
 
 @pytest.mark.parametrize("size", [4 * KiB, 100 * KiB + 7])
 async def test_a_body_of_declared_length_ends_with_its_last_byte(size: int) -> None:
-    # A node answers as soon as it has every byte; aiohttp drops the connection of a request
-    # whose body has not ended by then, so the body must not wait for an end marker.
+    # A node answers as soon as it has every byte; the node client reads that answer only once
+    # the body has ended, so the body must not wait for an end marker.
     client = FakeClient(dict.fromkeys(PRIMARIES, "eager"))
     data = body_of(size)
     outcome = await write(make_writer(client)[0], data, size=len(data))

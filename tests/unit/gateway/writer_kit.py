@@ -36,7 +36,7 @@ class FakeClient:
         self.committed: list[str] = []
         self.discarded: list[str] = []
         self.calls: list[dict[str, Any]] = []
-        self.dropped: list[str] = []  # connections aiohttp would have closed
+        self.dropped: list[str] = []  # bodies that had not ended when the node answered
         self.gate = asyncio.Event()  # what "late" replicas wait for, with every byte in hand
 
     async def put(
@@ -111,8 +111,8 @@ class FakeClient:
     async def _answer_at_last_byte(
         self, node: Node, body: AsyncIterable[bytes], size: int | None
     ) -> PutAck:
-        """As aiohttp sends a body: from a task of its own, while the node answers once it has
-        every declared byte; a body still being written then costs the connection."""
+        """A node answers once it has every declared byte; a body that has not ended by then
+        keeps the client from reading that answer, and cost the connection with aiohttp's."""
         assert size is not None
         answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 

@@ -1,0 +1,359 @@
+"""Keep-alive HTTP/1.1 exchanges with the storage nodes, on a protocol of its own rather than
+aiohttp's client, which cost three times the CPU per small request (bench/ANALYSIS.md, item 13).
+
+It speaks what the nodes answer: every body with a Content-Length, one exchange at a time per
+connection. A request body streams in as its source yields it; a node that answers before it
+has taken the whole body (an early refusal) is heard at the next chunk, and its connection is
+not reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from urllib.parse import urlsplit
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+MAX_HEAD = 64 * 1024
+READ_HIGH_WATER = 512 * 1024  # what a slow consumer lets pile up before reading pauses
+_JOIN_LIMIT = 64 * 1024  # bodies smaller than this go out in one write with their head
+_NO_BODY = frozenset({204, 304})
+
+
+class Unreachable(Exception):
+    """No connection could be made: nothing was sent."""
+
+
+class Broken(Exception):
+    """The exchange broke after the connection was made, or the answer is not HTTP."""
+
+
+class _Wire(asyncio.Protocol):
+    """One connection: what the node sent so far, and a wake-up for whoever waits on it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.pieces: deque[bytes] = deque()
+        self.buffered = 0
+        self.ended = False  # the node closed its side
+        self.write_paused = False
+        self.read_paused = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.pieces.append(data)
+        self.buffered += len(data)
+        if self.buffered > READ_HIGH_WATER and not self.read_paused and self.transport:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def wait(self, stall: float | None) -> None:
+        """Until the node sends, closes or takes what was written; TimeoutError after `stall`."""
+        waiter = self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(stall, _expire, waiter) if stall is not None else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    def take(self, most: int) -> bytes:
+        """Up to `most` buffered bytes; a whole piece as it came when it fits (no copy)."""
+        piece = self.pieces.popleft()
+        if len(piece) > most:
+            self.pieces.appendleft(piece[most:])
+            piece = piece[:most]
+        self.buffered -= len(piece)
+        if self.read_paused and self.buffered < READ_HIGH_WATER // 4 and self.transport:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return piece
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        self.ended = True
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class NodeResponse:
+    """A node's answer: status and headers now, the body as it arrives."""
+
+    def __init__(
+        self,
+        pool: NodeConnections,
+        origin: tuple[str, int, bool],
+        wire: _Wire,
+        status: int,
+        headers: CIMultiDict[str],
+        length: int,
+        reusable: bool,
+        stall: float | None,
+    ) -> None:
+        self.status = status
+        self.headers = CIMultiDictProxy(headers)
+        self._pool = pool
+        self._origin = origin
+        self._wire: _Wire | None = wire
+        self._left = length
+        self._reusable = reusable
+        self._stall = stall
+
+    async def chunks(self, size: int) -> AsyncIterator[bytes]:
+        """The body in pieces of at most `size` bytes; Broken if it ends short."""
+        while self._left > 0:
+            wire = self._wire
+            if wire is None:
+                raise Broken("the answer was released before its body was read")
+            if not wire.pieces:
+                if wire.ended:
+                    raise Broken(f"the node closed with {self._left} bytes of the body unsent")
+                await wire.wait(self._stall)
+                continue
+            piece = wire.take(min(size, self._left))
+            self._left -= len(piece)
+            if self._left == 0:
+                self.release()
+            yield piece
+
+    async def read(self) -> bytes:
+        return b"".join([piece async for piece in self.chunks(MAX_HEAD)])
+
+    def release(self) -> None:
+        """Hand the connection back if the whole body was read, else close it."""
+        wire, self._wire = self._wire, None
+        if wire is None:
+            return
+        if self._left == 0 and self._reusable and not wire.ended and not wire.pieces:
+            self._pool.keep(self._origin, wire)
+        else:
+            wire.close()
+
+
+class NodeConnections:
+    """A pool of keep-alive connections per node; a connection idle longer than `idle_seconds`
+    is closed rather than reused, well before a node would close it from its side."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        on_open: Callable[[], None],
+        idle_seconds: float = 15.0,
+        idle_limit: int = 64,
+    ) -> None:
+        self._connect_timeout = connect_timeout
+        self._on_open = on_open
+        self._idle_seconds = idle_seconds
+        self._idle_limit = idle_limit
+        self._idle: dict[tuple[str, int, bool], list[_Wire]] = {}
+        self._origins: dict[str, tuple[str, int, bool]] = {}
+        self._tls: ssl.SSLContext | None = None
+
+    async def request(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | AsyncIterable[bytes] = b"",
+        *,
+        stall: float | None,
+    ) -> NodeResponse:
+        """Send one request and read the answer's head. An iterable body goes chunked unless
+        `headers` declare its Content-Length; `stall` bounds each wait on the node."""
+        origin = self._origin(base_url)
+        head = _request_head(method, path, origin, headers, body)
+        wire = await self._connection(origin)
+        try:
+            complete = await _send(wire, head, body, stall)
+            status, answer, length, keep = await _read_head(wire, method, stall)
+        except BaseException:
+            wire.close()
+            raise
+        reusable = complete and keep
+        return NodeResponse(self, origin, wire, status, answer, length, reusable, stall)
+
+    def keep(self, origin: tuple[str, int, bool], wire: _Wire) -> None:
+        idle = self._idle.setdefault(origin, [])
+        if len(idle) >= self._idle_limit:
+            wire.close()
+            return
+        wire.idle_since = time.monotonic()
+        idle.append(wire)
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for wire in idle:
+                wire.close()
+        self._idle.clear()
+
+    def _origin(self, base_url: str) -> tuple[str, int, bool]:
+        origin = self._origins.get(base_url)
+        if origin is None:
+            parts = urlsplit(base_url)
+            tls = parts.scheme == "https"
+            origin = (parts.hostname or "", parts.port or (443 if tls else 80), tls)
+            self._origins[base_url] = origin
+        return origin
+
+    async def _connection(self, origin: tuple[str, int, bool]) -> _Wire:
+        idle = self._idle.get(origin)
+        stale = time.monotonic() - self._idle_seconds
+        while idle:
+            wire = idle.pop()
+            if not wire.ended and not wire.pieces and wire.idle_since > stale:
+                return wire
+            wire.close()
+        host, port, tls = origin
+        if tls and self._tls is None:
+            self._tls = ssl.create_default_context()
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, wire = await loop.create_connection(
+                    lambda: _Wire(loop), host, port, ssl=self._tls if tls else None
+                )
+        except (OSError, TimeoutError) as exc:
+            raise Unreachable(f"cannot connect to {host}:{port}: {exc!r}") from exc
+        self._on_open()
+        return wire
+
+
+def _request_head(
+    method: str,
+    path: str,
+    origin: tuple[str, int, bool],
+    headers: Mapping[str, str],
+    body: bytes | AsyncIterable[bytes],
+) -> bytes:
+    host = f"[{origin[0]}]" if ":" in origin[0] else origin[0]
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{origin[1]}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if isinstance(body, bytes):
+        lines.append(f"Content-Length: {len(body)}")
+    elif "Content-Length" not in headers:
+        lines.append("Transfer-Encoding: chunked")
+    text = "\r\n".join(lines) + "\r\n\r\n"
+    if text.count("\n") != len(lines) + 1:
+        raise ValueError(f"a header of {method} {path} holds a line break")
+    return text.encode("utf-8", "surrogateescape")
+
+
+async def _send(
+    wire: _Wire, head: bytes, body: bytes | AsyncIterable[bytes], stall: float | None
+) -> bool:
+    """Write the request; False when the node answered (or closed) before taking all of it."""
+    if isinstance(body, bytes):
+        if len(body) < _JOIN_LIMIT:
+            return await _write(wire, head + body, stall)
+        return await _write(wire, head, stall) and await _write(wire, body, stall)
+    chunked = b"Transfer-Encoding: chunked" in head
+    pending = head  # held back to go out with a small first chunk: one write, not two
+    async for chunk in body:
+        if chunked:
+            chunk = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunk else b""
+        if pending and len(chunk) < _JOIN_LIMIT:
+            chunk, pending = pending + chunk, b""
+        for data in (pending, chunk):
+            if data and not await _write(wire, data, stall):
+                return False
+        pending = b""
+    last = pending + (b"0\r\n\r\n" if chunked else b"")
+    return not last or await _write(wire, last, stall)
+
+
+async def _write(wire: _Wire, data: bytes, stall: float | None) -> bool:
+    """Hand `data` to the transport and wait until it takes more; False, with nothing
+    written, once the node has answered early or gone."""
+    if wire.pieces or wire.ended or wire.transport is None:
+        return False
+    wire.transport.write(data)
+    while wire.write_paused and not (wire.pieces or wire.ended):
+        await wire.wait(stall)
+    return True
+
+
+async def _read_head(
+    wire: _Wire, method: str, stall: float | None
+) -> tuple[int, CIMultiDict[str], int, bool]:
+    """The answer's status, headers, body length, and whether the connection may be reused."""
+    while True:
+        if wire.pieces:
+            data = b"".join(wire.pieces) if len(wire.pieces) > 1 else wire.pieces[0]
+            end = data.find(b"\r\n\r\n")
+            if end >= 0:
+                wire.pieces.clear()
+                rest = data[end + 4 :]
+                if rest:
+                    wire.pieces.append(rest)
+                wire.buffered = len(rest)
+                return _parse_head(data[:end], method)
+            if len(data) > MAX_HEAD:
+                raise Broken(f"an answer's head exceeds {MAX_HEAD} bytes")
+            wire.pieces = deque([data])
+        if wire.ended:
+            raise Broken("the node closed the connection before answering")
+        await wire.wait(stall)
+
+
+def _parse_head(raw: bytes, method: str) -> tuple[int, CIMultiDict[str], int, bool]:
+    status_line, *lines = raw.decode("utf-8", "surrogateescape").split("\r\n")
+    version, _, rest = status_line.partition(" ")
+    code = rest[:3]
+    if not version.startswith("HTTP/1.") or not code.isdigit():
+        raise Broken(f"not an HTTP/1.x answer: {status_line[:80]!r}")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise Broken(f"a malformed header line: {line[:80]!r}")
+        headers.add(name.strip(), value.strip())
+    status = int(code)
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        raise Broken("the node answered chunked; nodes always declare a Content-Length")
+    if method == "HEAD" or status in _NO_BODY or status < 200:
+        length = 0
+    else:
+        try:
+            length = int(headers["Content-Length"])
+        except (KeyError, ValueError):
+            raise Broken("the answer declares no Content-Length") from None
+    keep = version == "HTTP/1.1" and headers.get("Connection", "").lower() != "close"
+    return status, headers, length, keep
