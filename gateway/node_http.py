@@ -14,6 +14,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -22,6 +23,13 @@ MAX_HEAD = 64 * 1024
 READ_HIGH_WATER = 512 * 1024  # what a slow consumer lets pile up before reading pauses
 _JOIN_LIMIT = 64 * 1024  # bodies smaller than this go out in one write with their head
 _NO_BODY = frozenset({204, 304})
+
+
+class _Origin(NamedTuple):
+    host: str
+    port: int
+    tls: bool
+    prefix: str  # a path the node's URL names, before every request's own
 
 
 class Unreachable(Exception):
@@ -118,7 +126,7 @@ class NodeResponse:
     def __init__(
         self,
         pool: NodeConnections,
-        origin: tuple[str, int, bool],
+        origin: _Origin,
         wire: _Wire,
         status: int,
         headers: CIMultiDict[str],
@@ -152,6 +160,11 @@ class NodeResponse:
                 self.release()
             yield piece
 
+    def __del__(self) -> None:
+        # A caller that drops an answer unread must not leave its socket open.
+        if self._wire is not None:
+            self._wire.close()
+
     async def read(self) -> bytes:
         return b"".join([piece async for piece in self.chunks(MAX_HEAD)])
 
@@ -182,9 +195,10 @@ class NodeConnections:
         self._on_open = on_open
         self._idle_seconds = idle_seconds
         self._idle_limit = idle_limit
-        self._idle: dict[tuple[str, int, bool], list[_Wire]] = {}
-        self._origins: dict[str, tuple[str, int, bool]] = {}
+        self._idle: dict[_Origin, list[_Wire]] = {}
+        self._origins: dict[str, _Origin] = {}
         self._tls: ssl.SSLContext | None = None
+        self._closed = False
 
     async def request(
         self,
@@ -199,49 +213,67 @@ class NodeConnections:
         """Send one request and read the answer's head. An iterable body goes chunked unless
         `headers` declare its Content-Length; `stall` bounds each wait on the node."""
         origin = self._origin(base_url)
-        head = _request_head(method, path, origin, headers, body)
-        wire = await self._connection(origin)
+        head, chunked = _request_head(method, path, origin, headers, body)
+        wire, reused = await self._connection(origin)
         try:
-            complete = await _send(wire, head, body, stall)
-            status, answer, length, keep = await _read_head(wire, method, stall)
+            try:
+                complete = await _send(wire, head, body, chunked, stall)
+                status, answer, length, keep = await _read_head(wire, method, stall)
+            except Broken:
+                # A kept connection the node closed as it was taken: an idempotent request with
+                # a body of bytes goes again on a new one, as aiohttp's client retries it.
+                again = reused and method != "POST" and isinstance(body, bytes)
+                if not (again and wire.ended and not wire.pieces):
+                    raise
+                wire.close()
+                wire, _ = await self._connection(origin)
+                complete = await _send(wire, head, body, chunked, stall)
+                status, answer, length, keep = await _read_head(wire, method, stall)
         except BaseException:
             wire.close()
             raise
         reusable = complete and keep
         return NodeResponse(self, origin, wire, status, answer, length, reusable, stall)
 
-    def keep(self, origin: tuple[str, int, bool], wire: _Wire) -> None:
+    def keep(self, origin: _Origin, wire: _Wire) -> None:
         idle = self._idle.setdefault(origin, [])
-        if len(idle) >= self._idle_limit:
+        now = time.monotonic()
+        while idle and (idle[0].ended or idle[0].idle_since < now - self._idle_seconds):
+            idle.pop(0).close()  # the oldest first: a busy pool never reaches them otherwise
+        if self._closed or len(idle) >= self._idle_limit:
             wire.close()
             return
-        wire.idle_since = time.monotonic()
+        wire.idle_since = now
         idle.append(wire)
 
     def close(self) -> None:
+        """Close the idle connections, and each one in use as its exchange ends."""
+        self._closed = True
         for idle in self._idle.values():
             for wire in idle:
                 wire.close()
         self._idle.clear()
 
-    def _origin(self, base_url: str) -> tuple[str, int, bool]:
+    def _origin(self, base_url: str) -> _Origin:
         origin = self._origins.get(base_url)
         if origin is None:
             parts = urlsplit(base_url)
             tls = parts.scheme == "https"
-            origin = (parts.hostname or "", parts.port or (443 if tls else 80), tls)
+            port = parts.port or (443 if tls else 80)
+            origin = _Origin(parts.hostname or "", port, tls, parts.path.rstrip("/"))
             self._origins[base_url] = origin
         return origin
 
-    async def _connection(self, origin: tuple[str, int, bool]) -> _Wire:
+    async def _connection(self, origin: _Origin) -> tuple[_Wire, bool]:
+        """A connection to `origin`, and whether it was kept from an earlier exchange."""
         idle = self._idle.get(origin)
         stale = time.monotonic() - self._idle_seconds
         while idle:
             wire = idle.pop()
             if not wire.ended and not wire.pieces and wire.idle_since > stale:
-                return wire
+                return wire, True
             wire.close()
-        host, port, tls = origin
+        host, port, tls, _ = origin
         if tls and self._tls is None:
             self._tls = ssl.create_default_context()
         loop = asyncio.get_running_loop()
@@ -253,38 +285,48 @@ class NodeConnections:
         except (OSError, TimeoutError) as exc:
             raise Unreachable(f"cannot connect to {host}:{port}: {exc!r}") from exc
         self._on_open()
-        return wire
+        return wire, False
 
 
 def _request_head(
     method: str,
     path: str,
-    origin: tuple[str, int, bool],
+    origin: _Origin,
     headers: Mapping[str, str],
     body: bytes | AsyncIterable[bytes],
-) -> bytes:
-    host = f"[{origin[0]}]" if ":" in origin[0] else origin[0]
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{origin[1]}"]
+) -> tuple[bytes, bool]:
+    """The request's head, and whether its body goes chunked (decided here, once: a header
+    value may hold any text, framing words included)."""
+    host = f"[{origin.host}]" if ":" in origin.host else origin.host
+    lines = [f"{method} {origin.prefix}{path} HTTP/1.1", f"Host: {host}:{origin.port}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
+    declared = any(name.lower() == "content-length" for name in headers)
+    chunked = not isinstance(body, bytes) and not declared
     if isinstance(body, bytes):
+        if declared:
+            raise ValueError(f"{method} {path}: a body of bytes declares its own length")
         lines.append(f"Content-Length: {len(body)}")
-    elif "Content-Length" not in headers:
+    elif chunked:
         lines.append("Transfer-Encoding: chunked")
     text = "\r\n".join(lines) + "\r\n\r\n"
-    if text.count("\n") != len(lines) + 1:
-        raise ValueError(f"a header of {method} {path} holds a line break")
-    return text.encode("utf-8", "surrogateescape")
+    breaks = len(lines) + 1
+    if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
+        raise ValueError(f"a header of {method} {path} holds a line break or a NUL")
+    return text.encode("utf-8", "surrogateescape"), chunked
 
 
 async def _send(
-    wire: _Wire, head: bytes, body: bytes | AsyncIterable[bytes], stall: float | None
+    wire: _Wire,
+    head: bytes,
+    body: bytes | AsyncIterable[bytes],
+    chunked: bool,
+    stall: float | None,
 ) -> bool:
     """Write the request; False when the node answered (or closed) before taking all of it."""
     if isinstance(body, bytes):
         if len(body) < _JOIN_LIMIT:
             return await _write(wire, head + body, stall)
         return await _write(wire, head, stall) and await _write(wire, body, stall)
-    chunked = b"Transfer-Encoding: chunked" in head
     pending = head  # held back to go out with a small first chunk: one write, not two
     async for chunk in body:
         if chunked:
@@ -348,7 +390,9 @@ def _parse_head(raw: bytes, method: str) -> tuple[int, CIMultiDict[str], int, bo
     status = int(code)
     if "chunked" in headers.get("Transfer-Encoding", "").lower():
         raise Broken("the node answered chunked; nodes always declare a Content-Length")
-    if method == "HEAD" or status in _NO_BODY or status < 200:
+    if status < 200:
+        raise Broken(f"an interim answer ({status}) to a request that asked for none")
+    if method == "HEAD" or status in _NO_BODY:
         length = 0
     else:
         try:

@@ -132,7 +132,11 @@ class NodeClient:
         path: str,
         headers: Mapping[str, str],
         body: bytes | AsyncIterable[bytes] = b"",
+        *,
+        waits: bool = True,
     ) -> NodeResponse:
+        """With `waits` false, the node may be silent for as long as it takes (the caller
+        bounds the whole exchange); else `node_io_timeout` at a time."""
         try:
             return await self._connections.request(
                 node.url,
@@ -140,11 +144,11 @@ class NodeClient:
                 path,
                 self._signed(method, path, headers),
                 body,
-                stall=self._io_timeout,
+                stall=self._io_timeout if waits else None,
             )
         except Unreachable as exc:
             raise NodeUnavailable(node, str(exc)) from exc
-        except (TimeoutError, OSError, Broken) as exc:
+        except (TimeoutError, OSError, Broken, ValueError) as exc:
             raise NodeFailed(node, f"{method} broke: {exc!r}") from exc
 
     async def _exchange(
@@ -156,13 +160,14 @@ class NodeClient:
         body: bytes | AsyncIterable[bytes] = b"",
         *,
         within: float | None = None,
+        waits: bool = True,
     ) -> tuple[int, Any]:
         """One whole request, done within `within` seconds if given: the status and the
         answer's JSON (None for an empty body)."""
         status = None
         try:
             async with asyncio.timeout(within):
-                response = await self._request(node, method, path, headers or {}, body)
+                response = await self._request(node, method, path, headers or {}, body, waits=waits)
                 status = response.status
                 try:
                     raw = await response.read()
@@ -295,7 +300,12 @@ class NodeClient:
         self, node: Node, method: str, path: str, body: Any = None, *, within: float
     ) -> Any:
         """A signed JSON exchange that must answer 200 within `within` seconds; its answer."""
-        status, payload = await self._exchange(node, method, path, *_json(body), within=within)
+        # Only `within` bounds it: a sweep walks a whole disk, a push sends a whole object,
+        # before the node says a word.
+        headers, data = _json(body) if body is not None else ({}, b"")
+        status, payload = await self._exchange(
+            node, method, path, headers, data, within=within, waits=False
+        )
         if status != 200:
             raise NodeFailed(node, f"{method} {path} answered {status}: {payload}", status)
         return payload

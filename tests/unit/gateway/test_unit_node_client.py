@@ -1,0 +1,93 @@
+"""gateway.nodes.NodeClient over the lean client, against a raw loopback server: how its
+errors map for the callers (unavailable before anything reached the node, failed after), and
+which exchanges the per-wait limit bounds and which only their own deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from raw_node import Handler, answer, read_request, serving
+
+from gateway.node_http import NodeConnections
+from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress
+from ring import Node
+
+ADDR = ObjectAddress(partition=3, obj_hash="ab" * 16, bucket="b", key="k")
+
+
+def client(io_timeout: float = 5.0) -> NodeClient:
+    connections = NodeConnections(connect_timeout=1.0, on_open=lambda: None)
+    return NodeClient(connections, b"s" * 32, connect_timeout=1.0, io_timeout=io_timeout)
+
+
+Seen = list[tuple[str, dict[str, str], bytes]]
+
+
+def slow_json(
+    delay: float, status: int = 200, payload: object = None, seen: Seen | None = None
+) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            (seen if seen is not None else []).append(await read_request(reader))
+            await asyncio.sleep(delay)
+            body = b"" if payload is None else json.dumps(payload).encode()
+            writer.write(answer(status, body))
+
+    return handler
+
+
+async def test_a_call_may_outlast_the_io_timeout_but_not_its_own_deadline() -> None:
+    # A sweep walks a whole disk, a push sends a whole object, before the node answers.
+    seen: Seen = []
+    async with serving(slow_json(0.6, payload={"done": 7}, seen=seen)) as (_, url):
+        node = Node("n1", url)
+        assert await client(io_timeout=0.2).call(node, "POST", "/x", {"a": 1}, within=5) == {
+            "done": 7
+        }
+        assert json.loads(seen[0][2]) == {"a": 1}
+        with pytest.raises(NodeFailed):
+            await client(io_timeout=5).call(node, "GET", "/x", within=0.2)
+        assert seen[-1][2] == b""  # no body: not a JSON null
+
+
+async def test_other_exchanges_fail_once_the_node_is_silent_for_the_io_timeout() -> None:
+    async with serving(slow_json(0.6, payload={"discarded": True})) as (_, url):
+        with pytest.raises(NodeFailed, match="TimeoutError"):
+            await client(io_timeout=0.2).discard(Node("n1", url), ADDR, "v1")
+
+
+async def test_errors_map_to_unavailable_before_the_node_and_failed_after() -> None:
+    async with serving() as (_, url):
+        pass
+    with pytest.raises(NodeUnavailable):
+        await client().status(Node("gone", url))
+    async with serving(slow_json(0, status=500, payload={"error": "disk"})) as (_, url):
+        with pytest.raises(NodeFailed) as failed:
+            await client().status(Node("n1", url))
+        assert failed.value.status == 500
+    async with serving(slow_json(0, status=404)) as (_, url):
+        await client().drop_pending(Node("n1", url), "u1")  # an empty answer is no error
+
+
+async def test_a_read_cut_short_fails_from_the_stream() -> None:
+    seen: Seen = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(answer(200, b"a" * 5000, "ETag: e1\r\n")[:-1000])
+        await writer.drain()
+
+    async with serving(handler) as (_, url):
+        stream = await client().open_read(Node("n1", url), ADDR, min_version="v1", headers={})
+        assert (stream.status, stream.headers["etag"]) == (200, "e1")
+        got = bytearray()
+        with pytest.raises(NodeFailed, match="read broke"):
+            async for chunk in stream.chunks(1024):
+                got += chunk
+        assert got == b"a" * 4000
+        stream.close()
+        first, headers, _ = seen[0]
+        assert first.startswith("GET /internal/v1/objects/3/")
+        assert headers["x-shardgate-min-version"] == "v1"
