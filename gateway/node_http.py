@@ -40,11 +40,15 @@ class Broken(Exception):
     """The exchange broke after the connection was made, or the answer is not HTTP."""
 
 
+class _Unanswered(Broken):
+    """The node closed the connection without a byte of answer."""
+
+
 class _Wire(asyncio.Protocol):
     """One connection: what the node sent so far, and a wake-up for whoever waits on it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.pieces: deque[bytes] = deque()
         self.buffered = 0
@@ -88,8 +92,8 @@ class _Wire(asyncio.Protocol):
 
     async def wait(self, stall: float | None) -> None:
         """Until the node sends, closes or takes what was written; TimeoutError after `stall`."""
-        waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(stall, _expire, waiter) if stall is not None else None
+        waiter = self._waiter = self.loop.create_future()
+        timer = self.loop.call_later(stall, _expire, waiter) if stall is not None else None
         try:
             await waiter
         finally:
@@ -161,9 +165,11 @@ class NodeResponse:
             yield piece
 
     def __del__(self) -> None:
-        # A caller that drops an answer unread must not leave its socket open.
-        if self._wire is not None:
-            self._wire.close()
+        # A caller that drops an answer unread must not leave its socket open; the collector
+        # may run on another thread, and transports belong to the loop's.
+        wire = self._wire
+        if wire is not None and not wire.loop.is_closed():
+            wire.loop.call_soon_threadsafe(wire.close)
 
     async def read(self) -> bytes:
         return b"".join([piece async for piece in self.chunks(MAX_HEAD)])
@@ -219,14 +225,13 @@ class NodeConnections:
             try:
                 complete = await _send(wire, head, body, chunked, stall)
                 status, answer, length, keep = await _read_head(wire, method, stall)
-            except Broken:
+            except _Unanswered:
                 # A kept connection the node closed as it was taken: an idempotent request with
                 # a body of bytes goes again on a new one, as aiohttp's client retries it.
-                again = reused and method != "POST" and isinstance(body, bytes)
-                if not (again and wire.ended and not wire.pieces):
+                if not (reused and method != "POST" and isinstance(body, bytes)):
                     raise
                 wire.close()
-                wire, _ = await self._connection(origin)
+                wire, _ = await self._connection(origin, fresh=True)
                 complete = await _send(wire, head, body, chunked, stall)
                 status, answer, length, keep = await _read_head(wire, method, stall)
         except BaseException:
@@ -264,9 +269,10 @@ class NodeConnections:
             self._origins[base_url] = origin
         return origin
 
-    async def _connection(self, origin: _Origin) -> tuple[_Wire, bool]:
-        """A connection to `origin`, and whether it was kept from an earlier exchange."""
-        idle = self._idle.get(origin)
+    async def _connection(self, origin: _Origin, fresh: bool = False) -> tuple[_Wire, bool]:
+        """A connection to `origin` (a new one if `fresh`), and whether it was kept from an
+        earlier exchange."""
+        idle = None if fresh else self._idle.get(origin)
         stale = time.monotonic() - self._idle_seconds
         while idle:
             wire = idle.pop()
@@ -356,8 +362,10 @@ async def _read_head(
     wire: _Wire, method: str, stall: float | None
 ) -> tuple[int, CIMultiDict[str], int, bool]:
     """The answer's status, headers, body length, and whether the connection may be reused."""
+    heard = False
     while True:
         if wire.pieces:
+            heard = True
             data = b"".join(wire.pieces) if len(wire.pieces) > 1 else wire.pieces[0]
             end = data.find(b"\r\n\r\n")
             if end >= 0:
@@ -371,7 +379,7 @@ async def _read_head(
                 raise Broken(f"an answer's head exceeds {MAX_HEAD} bytes")
             wire.pieces = deque([data])
         if wire.ended:
-            raise Broken("the node closed the connection before answering")
+            raise (Broken if heard else _Unanswered)("the node closed before answering")
         await wire.wait(stall)
 
 

@@ -295,3 +295,36 @@ async def test_a_closed_pool_keeps_no_connection_that_ends_after() -> None:
         await response.read()
         await (await connections.request(url, "GET", "/o", {}, stall=5)).read()
         assert (len(opened), server.connections) == (2, 2)
+
+
+async def test_a_node_that_answered_part_of_a_head_and_closed_is_not_asked_again() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(200, b"ok"))
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-")  # it may have done the work: no retry
+
+    opened: list[int] = []
+    connections = pool(opened)
+    async with serving(handler) as (_, url):
+        assert await (await connections.request(url, "GET", "/o", {}, stall=5)).read() == b"ok"
+        with pytest.raises(Broken, match="before answering"):
+            await connections.request(url, "GET", "/o", {}, stall=5)
+    assert len(opened) == 1
+    connections.close()
+
+
+async def test_an_answer_dropped_unread_closes_its_connection() -> None:
+    closed = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(200, b"x" * MiB)[: 64 * KiB])
+        if await reader.read() == b"":
+            closed.set()
+
+    async with serving(handler) as (_, url):
+        response = await pool().request(url, "GET", "/o", {}, stall=5)
+        assert response.status == 200
+        del response
+        await asyncio.wait_for(closed.wait(), 2)
