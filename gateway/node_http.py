@@ -1,10 +1,8 @@
 """Keep-alive HTTP/1.1 exchanges with the storage nodes, on a protocol of its own rather than
-aiohttp's client, which cost three times the CPU per small request (bench/ANALYSIS.md, item 13).
-
-It speaks what the nodes answer: every body with a Content-Length, one exchange at a time per
-connection. A request body streams in as its source yields it; a node that answers before it
-has taken the whole body (an early refusal) is heard at the next chunk, and its connection is
-not reused.
+aiohttp's client, which cost three times the CPU per small request (bench/ANALYSIS.md, item 13):
+a pool of connections per node, and answers read as they arrive (the framing of one exchange
+is gateway.http_wire's). A connection is reused only after its whole request went out and its
+whole answer was read.
 """
 
 from __future__ import annotations
@@ -12,116 +10,25 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-MAX_HEAD = 64 * 1024
-READ_HIGH_WATER = 512 * 1024  # what a slow consumer lets pile up before reading pauses
-_JOIN_LIMIT = 64 * 1024  # bodies smaller than this go out in one write with their head
-_NO_BODY = frozenset({204, 304})
-
-
-class _Origin(NamedTuple):
-    host: str
-    port: int
-    tls: bool
-    prefix: str  # a path the node's URL names, before every request's own
+from gateway.http_wire import (
+    MAX_HEAD,
+    Broken,
+    Origin,
+    Unanswered,
+    Wire,
+    read_head,
+    request_head,
+    send,
+)
 
 
 class Unreachable(Exception):
     """No connection could be made: nothing was sent."""
-
-
-class Broken(Exception):
-    """The exchange broke after the connection was made, or the answer is not HTTP."""
-
-
-class _Unanswered(Broken):
-    """The node closed the connection without a byte of answer."""
-
-
-class _Wire(asyncio.Protocol):
-    """One connection: what the node sent so far, and a wake-up for whoever waits on it."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.transport: asyncio.Transport | None = None
-        self.pieces: deque[bytes] = deque()
-        self.buffered = 0
-        self.ended = False  # the node closed its side
-        self.write_paused = False
-        self.read_paused = False
-        self.idle_since = 0.0
-        self._waiter: asyncio.Future[None] | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self.pieces.append(data)
-        self.buffered += len(data)
-        if self.buffered > READ_HIGH_WATER and not self.read_paused and self.transport:
-            self.read_paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def eof_received(self) -> bool:
-        self.ended = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ended = True
-        self._wake()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def wait(self, stall: float | None) -> None:
-        """Until the node sends, closes or takes what was written; TimeoutError after `stall`."""
-        waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_later(stall, _expire, waiter) if stall is not None else None
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
-
-    def take(self, most: int) -> bytes:
-        """Up to `most` buffered bytes; a whole piece as it came when it fits (no copy)."""
-        piece = self.pieces.popleft()
-        if len(piece) > most:
-            self.pieces.appendleft(piece[most:])
-            piece = piece[:most]
-        self.buffered -= len(piece)
-        if self.read_paused and self.buffered < READ_HIGH_WATER // 4 and self.transport:
-            self.read_paused = False
-            self.transport.resume_reading()
-        return piece
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-        self.ended = True
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class NodeResponse:
@@ -130,8 +37,8 @@ class NodeResponse:
     def __init__(
         self,
         pool: NodeConnections,
-        origin: _Origin,
-        wire: _Wire,
+        origin: Origin,
+        wire: Wire,
         status: int,
         headers: CIMultiDict[str],
         length: int,
@@ -142,7 +49,7 @@ class NodeResponse:
         self.headers = CIMultiDictProxy(headers)
         self._pool = pool
         self._origin = origin
-        self._wire: _Wire | None = wire
+        self._wire: Wire | None = wire
         self._left = length
         self._reusable = reusable
         self._stall = stall
@@ -201,8 +108,8 @@ class NodeConnections:
         self._on_open = on_open
         self._idle_seconds = idle_seconds
         self._idle_limit = idle_limit
-        self._idle: dict[_Origin, list[_Wire]] = {}
-        self._origins: dict[str, _Origin] = {}
+        self._idle: dict[Origin, list[Wire]] = {}
+        self._origins: dict[str, Origin] = {}
         self._tls: ssl.SSLContext | None = None
         self._closed = False
 
@@ -219,28 +126,28 @@ class NodeConnections:
         """Send one request and read the answer's head. An iterable body goes chunked unless
         `headers` declare its Content-Length; `stall` bounds each wait on the node."""
         origin = self._origin(base_url)
-        head, chunked = _request_head(method, path, origin, headers, body)
+        head, chunked = request_head(method, path, origin, headers, body)
         wire, reused = await self._connection(origin)
         try:
             try:
-                complete = await _send(wire, head, body, chunked, stall)
-                status, answer, length, keep = await _read_head(wire, method, stall)
-            except _Unanswered:
+                complete = await send(wire, head, body, chunked, stall)
+                status, answer, length, keep = await read_head(wire, method, stall)
+            except Unanswered:
                 # A kept connection the node closed as it was taken: an idempotent request with
                 # a body of bytes goes again on a new one, as aiohttp's client retries it.
                 if not (reused and method != "POST" and isinstance(body, bytes)):
                     raise
                 wire.close()
                 wire, _ = await self._connection(origin, fresh=True)
-                complete = await _send(wire, head, body, chunked, stall)
-                status, answer, length, keep = await _read_head(wire, method, stall)
+                complete = await send(wire, head, body, chunked, stall)
+                status, answer, length, keep = await read_head(wire, method, stall)
         except BaseException:
             wire.close()
             raise
         reusable = complete and keep
         return NodeResponse(self, origin, wire, status, answer, length, reusable, stall)
 
-    def keep(self, origin: _Origin, wire: _Wire) -> None:
+    def keep(self, origin: Origin, wire: Wire) -> None:
         idle = self._idle.setdefault(origin, [])
         now = time.monotonic()
         while idle and (idle[0].ended or idle[0].idle_since < now - self._idle_seconds):
@@ -259,17 +166,17 @@ class NodeConnections:
                 wire.close()
         self._idle.clear()
 
-    def _origin(self, base_url: str) -> _Origin:
+    def _origin(self, base_url: str) -> Origin:
         origin = self._origins.get(base_url)
         if origin is None:
             parts = urlsplit(base_url)
             tls = parts.scheme == "https"
             port = parts.port or (443 if tls else 80)
-            origin = _Origin(parts.hostname or "", port, tls, parts.path.rstrip("/"))
+            origin = Origin(parts.hostname or "", port, tls, parts.path.rstrip("/"))
             self._origins[base_url] = origin
         return origin
 
-    async def _connection(self, origin: _Origin, fresh: bool = False) -> tuple[_Wire, bool]:
+    async def _connection(self, origin: Origin, fresh: bool = False) -> tuple[Wire, bool]:
         """A connection to `origin` (a new one if `fresh`), and whether it was kept from an
         earlier exchange."""
         idle = None if fresh else self._idle.get(origin)
@@ -286,126 +193,9 @@ class NodeConnections:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, wire = await loop.create_connection(
-                    lambda: _Wire(loop), host, port, ssl=self._tls if tls else None
+                    lambda: Wire(loop), host, port, ssl=self._tls if tls else None
                 )
         except (OSError, TimeoutError) as exc:
             raise Unreachable(f"cannot connect to {host}:{port}: {exc!r}") from exc
         self._on_open()
         return wire, False
-
-
-def _request_head(
-    method: str,
-    path: str,
-    origin: _Origin,
-    headers: Mapping[str, str],
-    body: bytes | AsyncIterable[bytes],
-) -> tuple[bytes, bool]:
-    """The request's head, and whether its body goes chunked (decided here, once: a header
-    value may hold any text, framing words included)."""
-    host = f"[{origin.host}]" if ":" in origin.host else origin.host
-    lines = [f"{method} {origin.prefix}{path} HTTP/1.1", f"Host: {host}:{origin.port}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    declared = any(name.lower() == "content-length" for name in headers)
-    chunked = not isinstance(body, bytes) and not declared
-    if isinstance(body, bytes):
-        if declared:
-            raise ValueError(f"{method} {path}: a body of bytes declares its own length")
-        lines.append(f"Content-Length: {len(body)}")
-    elif chunked:
-        lines.append("Transfer-Encoding: chunked")
-    text = "\r\n".join(lines) + "\r\n\r\n"
-    breaks = len(lines) + 1
-    if text.count("\n") != breaks or text.count("\r") != breaks or "\0" in text:
-        raise ValueError(f"a header of {method} {path} holds a line break or a NUL")
-    return text.encode("utf-8", "surrogateescape"), chunked
-
-
-async def _send(
-    wire: _Wire,
-    head: bytes,
-    body: bytes | AsyncIterable[bytes],
-    chunked: bool,
-    stall: float | None,
-) -> bool:
-    """Write the request; False when the node answered (or closed) before taking all of it."""
-    if isinstance(body, bytes):
-        if len(body) < _JOIN_LIMIT:
-            return await _write(wire, head + body, stall)
-        return await _write(wire, head, stall) and await _write(wire, body, stall)
-    pending = head  # held back to go out with a small first chunk: one write, not two
-    async for chunk in body:
-        if chunked:
-            chunk = b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunk else b""
-        if pending and len(chunk) < _JOIN_LIMIT:
-            chunk, pending = pending + chunk, b""
-        for data in (pending, chunk):
-            if data and not await _write(wire, data, stall):
-                return False
-        pending = b""
-    last = pending + (b"0\r\n\r\n" if chunked else b"")
-    return not last or await _write(wire, last, stall)
-
-
-async def _write(wire: _Wire, data: bytes, stall: float | None) -> bool:
-    """Hand `data` to the transport and wait until it takes more; False, with nothing
-    written, once the node has answered early or gone."""
-    if wire.pieces or wire.ended or wire.transport is None:
-        return False
-    wire.transport.write(data)
-    while wire.write_paused and not (wire.pieces or wire.ended):
-        await wire.wait(stall)
-    return True
-
-
-async def _read_head(
-    wire: _Wire, method: str, stall: float | None
-) -> tuple[int, CIMultiDict[str], int, bool]:
-    """The answer's status, headers, body length, and whether the connection may be reused."""
-    heard = False
-    while True:
-        if wire.pieces:
-            heard = True
-            data = b"".join(wire.pieces) if len(wire.pieces) > 1 else wire.pieces[0]
-            end = data.find(b"\r\n\r\n")
-            if end >= 0:
-                wire.pieces.clear()
-                rest = data[end + 4 :]
-                if rest:
-                    wire.pieces.append(rest)
-                wire.buffered = len(rest)
-                return _parse_head(data[:end], method)
-            if len(data) > MAX_HEAD:
-                raise Broken(f"an answer's head exceeds {MAX_HEAD} bytes")
-            wire.pieces = deque([data])
-        if wire.ended:
-            raise (Broken if heard else _Unanswered)("the node closed before answering")
-        await wire.wait(stall)
-
-
-def _parse_head(raw: bytes, method: str) -> tuple[int, CIMultiDict[str], int, bool]:
-    status_line, *lines = raw.decode("utf-8", "surrogateescape").split("\r\n")
-    version, _, rest = status_line.partition(" ")
-    code = rest[:3]
-    if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise Broken(f"not an HTTP/1.x answer: {status_line[:80]!r}")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise Broken(f"a malformed header line: {line[:80]!r}")
-        headers.add(name.strip(), value.strip())
-    status = int(code)
-    if "chunked" in headers.get("Transfer-Encoding", "").lower():
-        raise Broken("the node answered chunked; nodes always declare a Content-Length")
-    if status < 200:
-        raise Broken(f"an interim answer ({status}) to a request that asked for none")
-    if method == "HEAD" or status in _NO_BODY:
-        length = 0
-    else:
-        try:
-            length = int(headers["Content-Length"])
-        except (KeyError, ValueError):
-            raise Broken("the answer declares no Content-Length") from None
-    keep = version == "HTTP/1.1" and headers.get("Connection", "").lower() != "close"
-    return status, headers, length, keep

@@ -14,7 +14,8 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
-from gateway.node_http import Broken, NodeConnections, NodeResponse, Unreachable
+from gateway.http_wire import Broken
+from gateway.node_http import NodeConnections, NodeResponse, Unreachable
 from ring import Node
 from shardgate import request_id
 from shardgate.internal_api import (

@@ -1,6 +1,6 @@
-"""gateway.node_http against a raw asyncio server on loopback, which records the bytes it
-gets and answers as each test scripts it: keep-alive, bodies both ways, early answers,
-broken and stalled nodes, and reading that pauses for a slow consumer."""
+"""gateway.node_http and gateway.http_wire against a raw asyncio server on loopback, which
+records the bytes it gets and answers as each test scripts it: keep-alive, bodies both ways,
+early answers, broken and stalled nodes, and reading that pauses for a slow consumer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 from raw_node import answer, read_request, serving
 
-from gateway.node_http import READ_HIGH_WATER, Broken, NodeConnections, Unreachable
+from gateway.http_wire import READ_HIGH_WATER, Broken
+from gateway.node_http import NodeConnections, Unreachable
 
 KiB, MiB = 1024, 1024 * 1024
 
