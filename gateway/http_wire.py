@@ -225,9 +225,9 @@ def _parse_head(raw: bytes, method: str) -> tuple[int, CIMultiDict[str], int, bo
     if method == "HEAD" or status in _NO_BODY:
         length = 0
     else:
-        try:
-            length = int(headers["Content-Length"])
-        except (KeyError, ValueError):
-            raise Broken("the answer declares no Content-Length") from None
+        declared = headers.get("Content-Length", "")
+        if not declared.isdigit():
+            raise Broken(f"the answer declares no valid Content-Length: {declared[:40]!r}")
+        length = int(declared)
     keep = version == "HTTP/1.1" and headers.get("Connection", "").lower() != "close"
     return status, headers, length, keep

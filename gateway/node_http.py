@@ -127,23 +127,21 @@ class NodeConnections:
         `headers` declare its Content-Length; `stall` bounds each wait on the node."""
         origin = self._origin(base_url)
         head, chunked = request_head(method, path, origin, headers, body)
-        wire, reused = await self._connection(origin)
-        try:
+        for fresh in (False, True):
+            wire, reused = await self._connection(origin, fresh)
             try:
                 complete = await send(wire, head, body, chunked, stall)
                 status, answer, length, keep = await read_head(wire, method, stall)
+                break
             except Unanswered:
+                wire.close()
                 # A kept connection the node closed as it was taken: an idempotent request with
                 # a body of bytes goes again on a new one, as aiohttp's client retries it.
                 if not (reused and method != "POST" and isinstance(body, bytes)):
                     raise
+            except BaseException:
                 wire.close()
-                wire, _ = await self._connection(origin, fresh=True)
-                complete = await send(wire, head, body, chunked, stall)
-                status, answer, length, keep = await read_head(wire, method, stall)
-        except BaseException:
-            wire.close()
-            raise
+                raise
         reusable = complete and keep
         return NodeResponse(self, origin, wire, status, answer, length, reusable, stall)
 

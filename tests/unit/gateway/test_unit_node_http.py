@@ -153,8 +153,13 @@ async def test_a_body_cut_short_is_broken() -> None:
 
 @pytest.mark.parametrize(
     "reply",
-    [b"", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"SSH-2.0\r\n\r\n"],
-    ids=["closed", "chunked", "not-http"],
+    [
+        b"",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n",
+        b"SSH-2.0\r\n\r\n",
+    ],
+    ids=["closed", "chunked", "negative-length", "not-http"],
 )
 async def test_answers_the_nodes_never_give_are_broken(reply: bytes) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
