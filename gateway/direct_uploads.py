@@ -288,7 +288,9 @@ class DirectUploads:
         if time.time() > pending.expires:
             await self._placement.drop_on(source, pending.upload_id)
             raise UploadConflict("the window to commit this upload has passed; upload again")
-        received = await self._client.pending(source, pending.upload_id, sha256=sha256 is not None)
+        received = await self._client.pending(
+            source, pending.upload_id, sha256=sha256 is not None, size=size
+        )
         if received is None:
             raise NoSuchUpload("the node holds nothing for this upload; was it uploaded?")
         await self._verify(pending, received, size, md5, sha256, source)

@@ -18,6 +18,7 @@ from gateway.http_wire import Broken
 from gateway.node_http import NodeConnections, NodeResponse, Unreachable
 from ring import Node
 from shardgate import request_id
+from shardgate.config import MiB
 from shardgate.internal_api import (
     BUCKET_HEADER,
     KEY_HEADER,
@@ -32,6 +33,10 @@ from shardgate.internal_api import (
 )
 from shardgate.signing import sign_request
 from shardgate.vouch_trailer import TRAILER_KIND, vouched_length
+
+# A node copying a whole upload to a peer, or hashing it, for a commit says nothing until it
+# is done; one that goes slower than this is taken for stuck (a 5 GiB upload: 85 minutes).
+SLOWEST_RATE = 1 * MiB  # bytes per second
 
 
 class NodeError(Exception):
@@ -240,25 +245,38 @@ class NodeClient:
             raise NodeFailed(node, f"discard answered {status}: {payload}", status)
         return bool(payload["discarded"])
 
+    def _whole_upload(self, size: int) -> float:
+        """How long a node may take over a whole upload of `size` bytes (a copy to a peer, a
+        hash) before it says a word: `node_io_timeout`, and as long again per SLOWEST_RATE."""
+        return self._short + size / SLOWEST_RATE
+
     async def pending(
-        self, node: Node, upload_id: str, *, sha256: bool = False
+        self, node: Node, upload_id: str, *, sha256: bool = False, size: int = 0
     ) -> dict[str, Any] | None:
         """What the node received for a direct upload, or None if it holds nothing for it;
-        with `sha256`, hashed on the node if the upload's token bound no sha256."""
-        path = pending_path(upload_id) + ("?sha256=1" if sha256 else "")
-        within = None if sha256 else self._short  # with sha256 the node reads the whole upload
-        status, payload = await self._exchange(node, "GET", path, within=within)
+        with `sha256`, hashed on the node if the upload's token bound none, which reading the
+        `size` bytes the client states may take longer than `node_io_timeout`."""
+        if sha256:
+            path, within = pending_path(upload_id) + "?sha256=1", self._whole_upload(size)
+        else:
+            path, within = pending_path(upload_id), self._short
+        status, payload = await self._exchange(node, "GET", path, within=within, waits=not sha256)
         if status == 404:
             return None
         if status != 200:
             raise NodeFailed(node, f"pending answered {status}: {payload}", status)
         return dict(payload)
 
-    async def copy_pending(self, node: Node, upload_id: str, version: str, peer: Node) -> PutAck:
-        """Have `node` push its pending upload to `peer` as `version` (no bytes through here)."""
+    async def copy_pending(
+        self, node: Node, upload_id: str, version: str, peer: Node, *, size: int
+    ) -> PutAck:
+        """Have `node` push its pending upload of `size` bytes to `peer` as `version` (no bytes
+        through here); the node answers once the peer has them all."""
         path = pending_path(upload_id, "copy")
         body = {"version": version, "peer_url": peer.url}
-        status, payload = await self._exchange(node, "POST", path, *_json(body))
+        status, payload = await self._exchange(
+            node, "POST", path, *_json(body), within=self._whole_upload(size), waits=False
+        )
         if status != 200:
             raise NodeFailed(node, f"copy answered {status}: {payload}", status)
         if payload["status"] == 409:

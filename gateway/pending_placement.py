@@ -77,7 +77,9 @@ class PendingPlacement:
                         node.id,
                         exc,
                     )
-            return await self._client.copy_pending(source, pending.upload_id, version, node)
+            return await self._client.copy_pending(
+                source, pending.upload_id, version, node, size=received["size"]
+            )
 
         need = self._config.write_quorum
         result = await fan_out(targets, copy, need=max(need - 1, 0), timeout=None)

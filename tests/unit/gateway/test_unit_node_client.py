@@ -17,9 +17,11 @@ from ring import Node
 ADDR = ObjectAddress(partition=3, obj_hash="ab" * 16, bucket="b", key="k")
 
 
-def client(io_timeout: float = 5.0) -> NodeClient:
-    connections = NodeConnections(connect_timeout=1.0, on_open=lambda: None)
-    return NodeClient(connections, b"s" * 32, connect_timeout=1.0, io_timeout=io_timeout)
+def client(io_timeout: float = 5.0, connect_timeout: float = 1.0) -> NodeClient:
+    connections = NodeConnections(connect_timeout=connect_timeout, on_open=lambda: None)
+    return NodeClient(
+        connections, b"s" * 32, connect_timeout=connect_timeout, io_timeout=io_timeout
+    )
 
 
 Seen = list[tuple[str, dict[str, str], bytes]]
@@ -91,3 +93,25 @@ async def test_a_read_cut_short_fails_from_the_stream() -> None:
         first, headers, _ = seen[0]
         assert first.startswith("GET /internal/v1/objects/3/")
         assert headers["x-shardgate-min-version"] == "v1"
+
+
+async def test_a_commit_copy_or_hash_may_outlast_the_io_timeout_by_the_upload_size() -> None:
+    # The node copies a whole upload to a peer, or hashes it, before it says a word: a big one
+    # takes longer than node_io_timeout of silence, and only a node slower than the floor
+    # rate for that size fails it.
+    copied = {"status": 201, "answer": {"etag": "e1", "size": 3}}
+    quick = client(io_timeout=0.2, connect_timeout=0.1)
+    async with serving(slow_json(0.6, payload=copied)) as (_, url):
+        node, peer = Node("n1", url), Node("n2", "http://127.0.0.1:9")
+        ack = await quick.copy_pending(node, "u1", "v1", peer, size=1 << 20)
+        assert (ack.node_id, ack.etag) == ("n2", "e1")
+        with pytest.raises(NodeFailed, match="TimeoutError"):
+            await quick.copy_pending(node, "u1", "v1", peer, size=0)
+    async with serving(slow_json(0.6, payload={"upload_id": "u1", "sha256": "ff"})) as (_, url):
+        node = Node("n1", url)
+        found = await quick.pending(node, "u1", sha256=True, size=1 << 20)
+        assert found == {"upload_id": "u1", "sha256": "ff"}
+        with pytest.raises(NodeFailed, match="TimeoutError"):
+            await quick.pending(node, "u1", sha256=True, size=0)
+        with pytest.raises(NodeFailed, match="TimeoutError"):
+            await quick.pending(node, "u1", size=1 << 30)
