@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from storage_node.disk_io import fsync_dir, storage_errors
 from storage_node.errors import NoSuchUpload, Superseded, UploadIdUsed
@@ -91,29 +91,42 @@ class DiskPendingUploads:
 
     async def with_sha256(self, upload: PendingUpload) -> PendingUpload:
         """The upload with its sha256: hashed from its bytes now, once, if its token bound none
-        (a commit may state one; most state the md5, so uploads do not all pay for it). Under
-        the object's lock, so a publish cannot move the bytes or the state meanwhile."""
+        (a commit may state one; most state the md5, so uploads do not all pay for it). The
+        hash runs without the object's lock, which a write of the object would wait for: the
+        bytes never change once received, and the open file keeps them even if a publish
+        moves it or a newer version replaces it meanwhile. Only the record takes the lock."""
         if upload.sha256 is not None:
             return upload
+        loop = asyncio.get_running_loop()
+        digest = await loop.run_in_executor(self._store.pool, self._hash_sync, upload)
+        return await self._store.locked(upload.obj_hash, self._record_sha256, upload, digest)
 
-        @storage_errors
-        def hashed() -> PendingUpload:
-            fresh = self._read_state(upload.upload_id) or upload
-            if fresh.sha256 is not None:
-                return fresh
-            digest = hashlib.sha256()
-            with self._body_sync(fresh)[0].open("rb") as fh:
-                # Only the upload's bytes: a trailer follows them in a published version, or
-                # in a pending file a publish cut short.
-                left = fresh.size
-                while left > 0 and (chunk := fh.read(min(HASH_CHUNK, left))):
-                    digest.update(chunk)
-                    left -= len(chunk)
-            done = replace(fresh, sha256=digest.hexdigest())
-            self.write_state(done)
-            return done
+    @storage_errors
+    def _hash_sync(self, upload: PendingUpload) -> str:
+        digest = hashlib.sha256()
+        with self._open_body(upload) as fh:
+            # Only the upload's bytes: a trailer follows them in a published version, or in a
+            # pending file a publish cut short.
+            left = upload.size
+            while left > 0 and (chunk := fh.read(min(HASH_CHUNK, left))):
+                digest.update(chunk)
+                left -= len(chunk)
+        return digest.hexdigest()
 
-        return await self._store.locked(upload.obj_hash, hashed)
+    def _open_body(self, upload: PendingUpload) -> BinaryIO:
+        """The file holding the upload's bytes, open. A publish may rename it between the
+        lookup and the open: then the lookup finds it where the publish put it."""
+        try:
+            return self._body_sync(upload)[0].open("rb")
+        except FileNotFoundError:
+            return self._body_sync(upload)[0].open("rb")
+
+    def _record_sha256(self, upload: PendingUpload, digest: str) -> PendingUpload:
+        fresh = self._read_state(upload.upload_id) or upload
+        if fresh.sha256 is None:
+            fresh = replace(fresh, sha256=digest)
+            self.write_state(fresh)
+        return fresh
 
     async def publish(self, upload: PendingUpload, new: NewVersion) -> ObjectMeta:
         """Turn a received upload into version `new.version` of its object (idempotent)."""

@@ -5,13 +5,17 @@ the node stopped before recording."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from shardgate.versions import format_version
+from storage_node import pending_store
 from storage_node.disk import DiskStore
 from storage_node.errors import NoSuchUpload, Superseded
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload
@@ -163,3 +167,43 @@ def test_only_a_published_upload_names_itself_in_the_trailer() -> None:
     assert ObjectMeta.from_json(named.to_json()) == named
     later = named.to_json().replace(b'"bucket"', b'"added_later": 1, "bucket"')
     assert ObjectMeta.from_json(later) == named
+
+
+async def test_hashing_an_upload_holds_no_lock_on_its_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A multi-GB hash takes its time: a delete and a publish of the object go on meanwhile,
+    and the hash, read from the file it opened, is recorded in the state the publish left."""
+    store = DiskStore(tmp_path / "node")
+    upload = await received(store)
+    started, go = threading.Event(), threading.Event()
+
+    class Held:
+        """sha256 that stops at its first block until told to go on."""
+
+        def __init__(self) -> None:
+            self._real = hashlib.sha256()
+
+        def update(self, data: bytes) -> None:
+            started.set()
+            go.wait(10)
+            self._real.update(data)
+
+        def hexdigest(self) -> str:
+            return self._real.hexdigest()
+
+    monkeypatch.setattr(pending_store, "hashlib", SimpleNamespace(sha256=Held))
+    hashing = asyncio.ensure_future(store.uploads.with_sha256(upload))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+    try:
+        deleted = store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", "k", V1))
+        assert (await asyncio.wait_for(deleted, 5)).tombstone
+        published = store.uploads.publish(upload, NewVersion("bkt", "k", V2))
+        assert (await asyncio.wait_for(published, 5)).version == V2
+        assert not store.uploads.data("u1").exists()  # moved while it was being hashed
+    finally:
+        go.set()
+    hashed = await hashing
+    assert hashed.sha256 == hashlib.sha256(BODY).hexdigest()
+    assert (hashed.state, hashed.version) == ("published", V2)
+    assert await store.uploads.get("u1") == hashed
