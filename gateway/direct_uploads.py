@@ -288,9 +288,12 @@ class DirectUploads:
         if time.time() > pending.expires:
             await self._placement.drop_on(source, pending.upload_id)
             raise UploadConflict("the window to commit this upload has passed; upload again")
-        received = await self._client.pending(
-            source, pending.upload_id, sha256=sha256 is not None, size=size
-        )
+        received = await self._client.pending(source, pending.upload_id)
+        if received is not None and sha256 is not None and received["sha256"] is None:
+            # Hashed on the node now, for as long as its size needs.
+            received = await self._client.pending(
+                source, pending.upload_id, sha256=True, size=received["size"]
+            )
         if received is None:
             raise NoSuchUpload("the node holds nothing for this upload; was it uploaded?")
         await self._verify(pending, received, size, md5, sha256, source)

@@ -254,8 +254,8 @@ class NodeClient:
         self, node: Node, upload_id: str, *, sha256: bool = False, size: int = 0
     ) -> dict[str, Any] | None:
         """What the node received for a direct upload, or None if it holds nothing for it;
-        with `sha256`, hashed on the node if the upload's token bound none, which reading the
-        `size` bytes the client states may take longer than `node_io_timeout`."""
+        with `sha256`, hashed on the node if the upload's token bound none, which reading its
+        `size` bytes may take longer than `node_io_timeout`."""
         if sha256:
             path, within = pending_path(upload_id) + "?sha256=1", self._whole_upload(size)
         else:
