@@ -179,7 +179,7 @@ def object_service(
         client=client,
         health=health,
         writer=writer,
-        reader=ReplicatedReader(client, health, metrics),
+        reader=ReplicatedReader(client, health, metrics, writing=writer.writing),
         metrics=metrics,
         write_quorum=config.write_quorum,
         max_object_size=config.max_object_size,

@@ -46,6 +46,7 @@ class LateReplicas:
         self._deadline = deadline
         self._discard = discard
         self._followers: dict[asyncio.Future[None], tuple[LateWrite, asyncio.Future[PutAck]]] = {}
+        self._writing: dict[tuple[str, str, str], set[str]] = {}  # (bucket, key, version): nodes
 
     def room(self) -> bool:
         """Whether an upload starting now may be answered before all its replicas are done
@@ -55,12 +56,22 @@ class LateReplicas:
     def follow(self, write: LateWrite, task: asyncio.Future[PutAck]) -> None:
         follower = asyncio.ensure_future(self._see_through(write, task))
         self._followers[follower] = (write, task)
+        self._writing.setdefault(_version_of(write), set()).add(write.node.id)
         self._metrics.late_replica_writes.inc()
         follower.add_done_callback(self._forget)
 
     def _forget(self, follower: asyncio.Future[None]) -> None:
-        del self._followers[follower]
+        write, _ = self._followers.pop(follower)
+        nodes = self._writing[_version_of(write)]
+        nodes.discard(write.node.id)
+        if not nodes:
+            del self._writing[_version_of(write)]
         self._metrics.late_replica_writes.dec()
+
+    def writing(self, bucket: str, key: str, version: str) -> frozenset[str]:
+        """The nodes still writing this version after its upload was answered: a read asks them
+        last, since they may not hold it yet (a stopped one would not answer at all)."""
+        return frozenset(self._writing.get((bucket, key, version), ()))
 
     async def settle(self, addr: ObjectAddress, version: str) -> None:
         """Wait for the late writes of this version: a withdrawal must come after them."""
@@ -118,3 +129,7 @@ class LateReplicas:
         for _, task in self._followers.values():
             task.cancel()
         await asyncio.gather(*self._followers, return_exceptions=True)
+
+
+def _version_of(write: LateWrite) -> tuple[str, str, str]:
+    return write.addr.bucket, write.addr.key, write.version

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 
 from gateway.catalog import ObjectRecord
 from gateway.errors import InvalidRange, ServiceUnavailable
@@ -89,17 +89,29 @@ class ObjectStream:
         return stream
 
 
+Writing = Callable[[str, str, str], Collection[str]]
+
+
 class ReplicatedReader:
-    def __init__(self, client: NodeClient, health: NodeHealth, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        client: NodeClient,
+        health: NodeHealth,
+        metrics: GatewayMetrics,
+        writing: Writing = lambda bucket, key, version: (),
+    ) -> None:
+        """`writing` names the nodes still writing a version after its upload was answered."""
         self._client = client
         self._health = health
         self._metrics = metrics
+        self._writing = writing
 
     def candidates(self, ring: Ring, partition: int, record: ObjectRecord) -> list[Node]:
         """The nodes to read `record` from, best first: the primaries the write recorded (in
         the partition's order, so reads spread over the nodes), then its other replicas (a
         handoff may have handed its copy back since), then the other primaries; nodes
-        believed up before nodes believed down."""
+        believed up before nodes believed down, and nodes still writing the version (an
+        upload answered at W) after those that hold it."""
         known = {node.id: node for node in ring.nodes}
         primaries = [node.id for node in ring.primaries(partition)]
         recorded = set(record.replicas)
@@ -113,7 +125,10 @@ class ReplicatedReader:
             node = known.get(node_id)
             if node is not None and node not in ordered:
                 ordered.append(node)
-        return sorted(ordered, key=lambda node: not self._health.is_up(node.id))
+        writing = self._writing(record.bucket, record.key, record.version)
+        return sorted(
+            ordered, key=lambda node: (not self._health.is_up(node.id), node.id in writing)
+        )
 
     async def open(
         self, ring: Ring, addr: ObjectAddress, record: ObjectRecord, range_header: str | None

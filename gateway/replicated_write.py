@@ -353,6 +353,10 @@ class ReplicatedWriter:
         await self._late.settle(addr, version)
         await self._discard(addr, version, nodes)
 
+    def writing(self, bucket: str, key: str, version: str) -> frozenset[str]:
+        """The nodes still writing this version after its upload was answered."""
+        return self._late.writing(bucket, key, version)
+
     async def close(self, grace: float) -> None:
         """Give late replica writes `grace` seconds to end, then cut them (and repair them)."""
         await self._late.close(grace)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import shutil
 import signal
@@ -17,11 +18,13 @@ import pytest
 from clusterkit import Api, cluster_ring, labelled_metric, replica_versions, wait_for_metric
 from faultkit import FaultReport
 
+from ring import object_hash, partition_of
 from shardgate.cli.dev import DevCluster
 
 VICTIM = "n3"
 LATE = "shardgate_gateway_late_replica_writes"
 LATE_FAILURES = "shardgate_gateway_late_replica_failures_total"
+FAILOVERS = "shardgate_gateway_read_failovers_total"
 
 
 @pytest.fixture
@@ -45,17 +48,30 @@ async def api(cluster: DevCluster) -> AsyncIterator[Api]:
         yield api
 
 
+def key_read_first_from(cluster: DevCluster, node_id: str) -> str:
+    """A key whose partition lists `node_id` first, so that a read would ask it first."""
+    ring = cluster_ring(cluster)
+    for index in itertools.count():
+        key = f"first/{index}.bin"
+        partition = partition_of(object_hash("slow", key), ring.partition_power)
+        if ring.primaries(partition)[0].id == node_id:
+            return key
+    raise AssertionError("unreachable")
+
+
 def with_victim_running(cluster: DevCluster) -> None:
     if cluster.nodes[VICTIM].alive():
         os.kill(cluster.nodes[VICTIM].process.pid, signal.SIGCONT)
 
 
-async def put_while_stopped(api: Api, cluster: DevCluster, body: bytes) -> dict[str, object]:
+async def put_while_stopped(
+    api: Api, cluster: DevCluster, body: bytes, key: str = "photo.bin"
+) -> dict[str, object]:
     """SIGSTOP the victim and PUT at once, before health probes can call it down: its socket
     takes the bytes, but it cannot acknowledge them."""
     os.kill(cluster.nodes[VICTIM].process.pid, signal.SIGSTOP)
     started = time.monotonic()
-    status, stored = await api.put("slow", "photo.bin", body)
+    status, stored = await api.put("slow", key, body)
     assert status == 201, stored
     # The stopped node's write is still out there: the answer did not wait for it.
     assert await labelled_metric(api, LATE) == 1
@@ -107,4 +123,26 @@ async def test_a_node_killed_before_it_acknowledged_is_repaired_once_back(
     await wait_for_metric(api, LATE, 0)  # the repair is queued as it ends
     cluster.start_node(VICTIM)
     await held_everywhere(api, cluster, stored, body)
+    fault_report.objects(checked=1, lost=0)
+
+
+async def test_a_read_right_after_the_answer_does_not_wait_for_the_late_replica(
+    cluster: DevCluster, api: Api, fault_report: FaultReport
+) -> None:
+    """The stopped node is the partition's first, which a read asks first: while its write is
+    still out, the gateway asks the replicas that acknowledged instead. Asked first, the
+    stopped node would hold the read for node_io_timeout, then fail over."""
+    key = key_read_first_from(cluster, VICTIM)
+    body = os.urandom(100 * 1024)
+    failovers = await labelled_metric(api, FAILOVERS)
+    await put_while_stopped(api, cluster, body, key)
+    fault_report.fault(f"SIGSTOP {VICTIM}, the first replica a read asks, while it took a write")
+    try:
+        status, sha256, size = await api.get_sha256("slow", key)
+        assert (status, sha256, size) == (200, hashlib.sha256(body).hexdigest(), len(body))
+        assert await labelled_metric(api, LATE) == 1  # read while the late write was still out
+        assert await labelled_metric(api, FAILOVERS) == failovers
+    finally:
+        os.kill(cluster.nodes[VICTIM].process.pid, signal.SIGCONT)
+    await wait_for_metric(api, LATE, 0, timeout=30)
     fault_report.objects(checked=1, lost=0)

@@ -40,8 +40,12 @@ async def test_the_answer_comes_at_the_quorum_and_the_last_replica_finishes_afte
     # It holds every byte and the trailer already, so it is named a holder.
     assert sorted(outcome.holders) == sorted(PRIMARIES) and outcome.missed == ()
     assert gauge(registry, "shardgate_gateway_late_replica_writes") == 1
+    # Reads ask it last until it is done.
+    assert writer.writing("bkt", "photos/cat.jpg", VERSION) == {PRIMARIES[2]}
+    assert writer.writing("bkt", "photos/cat.jpg", "0" * 20) == set()
     client.gate.set()
     await writer.close(grace=5)
+    assert writer.writing("bkt", "photos/cat.jpg", VERSION) == set()
     assert client.received[PRIMARIES[2]] == data
     assert sorted(client.committed) == sorted(PRIMARIES)
     assert repairs.added == [] and client.discarded == []
