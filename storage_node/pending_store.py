@@ -121,6 +121,7 @@ class DiskPendingUploads:
         except FileNotFoundError:
             return self._body_sync(upload)[0].open("rb")
 
+    @storage_errors
     def _record_sha256(self, upload: PendingUpload, digest: str) -> PendingUpload:
         fresh = self._read_state(upload.upload_id) or upload
         if fresh.sha256 is None:
