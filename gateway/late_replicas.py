@@ -62,10 +62,10 @@ class LateReplicas:
 
     def _forget(self, follower: asyncio.Future[None]) -> None:
         write, _ = self._followers.pop(follower)
-        nodes = self._writing[_version_of(write)]
+        nodes = self._writing.get(_version_of(write), set())
         nodes.discard(write.node.id)
         if not nodes:
-            del self._writing[_version_of(write)]
+            self._writing.pop(_version_of(write), None)
         self._metrics.late_replica_writes.dec()
 
     def writing(self, bucket: str, key: str, version: str) -> frozenset[str]:

@@ -247,7 +247,7 @@ class NodeClient:
 
     def _whole_upload(self, size: int) -> float:
         """How long a node may take over a whole upload of `size` bytes (a copy to a peer, a
-        hash) before it says a word: `node_io_timeout`, and as long again per SLOWEST_RATE."""
+        hash) before it says a word: the connect and io timeouts, plus `size` / SLOWEST_RATE."""
         return self._short + size / SLOWEST_RATE
 
     async def pending(

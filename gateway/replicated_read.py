@@ -110,8 +110,9 @@ class ReplicatedReader:
         """The nodes to read `record` from, best first: the primaries the write recorded (in
         the partition's order, so reads spread over the nodes), then its other replicas (a
         handoff may have handed its copy back since), then the other primaries; nodes
-        believed up before nodes believed down, and nodes still writing the version (an
-        upload answered at W) after those that hold it."""
+        believed up before nodes believed down. A recorded replica still writing the version
+        (an upload answered at W) comes after the other recorded ones: it may not hold the
+        version yet, but will sooner than a node the write never reached."""
         known = {node.id: node for node in ring.nodes}
         primaries = [node.id for node in ring.primaries(partition)]
         recorded = set(record.replicas)
@@ -126,9 +127,12 @@ class ReplicatedReader:
             if node is not None and node not in ordered:
                 ordered.append(node)
         writing = self._writing(record.bucket, record.key, record.version)
-        return sorted(
-            ordered, key=lambda node: (not self._health.is_up(node.id), node.id in writing)
-        )
+
+        def rank(node: Node) -> tuple[bool, int]:
+            place = 2 if node.id not in recorded else 1 if node.id in writing else 0
+            return not self._health.is_up(node.id), place
+
+        return sorted(ordered, key=rank)
 
     async def open(
         self, ring: Ring, addr: ObjectAddress, record: ObjectRecord, range_header: str | None

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from storage_node.disk import DiskStore
 
 HASH_CHUNK = 1 << 20
+OPEN_ATTEMPTS = 5  # each a publish moving the upload's file between a lookup and its open
 
 
 class DiskPendingUploads:
@@ -32,6 +33,7 @@ class DiskPendingUploads:
         self.root = store.root / "pending"
         self.root.mkdir(parents=True, exist_ok=True)
         self.active: set[str] = set()  # ids whose bodies are arriving now: never swept
+        self._hashing: dict[str, asyncio.Future[str]] = {}  # sha256s being computed, by id
 
     def receive(self, tmp: Path, upload: PendingUpload) -> None:
         """Move a finished, fsynced temp file into place and record the upload (sync)."""
@@ -94,12 +96,24 @@ class DiskPendingUploads:
         (a commit may state one; most state the md5, so uploads do not all pay for it). The
         hash runs without the object's lock, which a write of the object would wait for: the
         bytes never change once received, and the open file keeps them even if a publish
-        moves it or a newer version replaces it meanwhile. Only the record takes the lock."""
+        moves it or a newer version replaces it meanwhile. Only the record takes the lock. A
+        commit retried while the hash runs waits for that hash rather than starting another."""
         if upload.sha256 is not None:
             return upload
-        loop = asyncio.get_running_loop()
-        digest = await loop.run_in_executor(self._store.pool, self._hash_sync, upload)
+        hashing = self._hashing.get(upload.upload_id)
+        if hashing is None:
+            loop = asyncio.get_running_loop()
+            hashing = loop.run_in_executor(self._store.pool, self._hash_sync, upload)
+            self._hashing[upload.upload_id] = hashing
+            hashing.add_done_callback(lambda done: self._hashed(upload.upload_id, done))
+        digest = await asyncio.shield(hashing)
         return await self._store.locked(upload.obj_hash, self._record_sha256, upload, digest)
+
+    def _hashed(self, upload_id: str, done: asyncio.Future[str]) -> None:
+        if self._hashing.get(upload_id) is done:
+            del self._hashing[upload_id]
+        if not done.cancelled():
+            done.exception()  # its waiters may all be gone: retrieved, so not logged as lost
 
     @storage_errors
     def _hash_sync(self, upload: PendingUpload) -> str:
@@ -114,16 +128,21 @@ class DiskPendingUploads:
         return digest.hexdigest()
 
     def _open_body(self, upload: PendingUpload) -> BinaryIO:
-        """The file holding the upload's bytes, open. A publish may rename it between the
-        lookup and the open: then the lookup finds it where the publish put it."""
-        try:
-            return self._body_sync(upload)[0].open("rb")
-        except FileNotFoundError:
-            return self._body_sync(upload)[0].open("rb")
+        """The file holding the upload's bytes, open. Without the lock, a publish may move it
+        between the lookup and the open, or a publish again move it back to pending/ and
+        then into place: a lookup a moment later finds it where it went."""
+        for _ in range(OPEN_ATTEMPTS - 1):
+            try:
+                return self._body_sync(upload)[0].open("rb")
+            except (FileNotFoundError, NoSuchUpload):
+                continue
+        return self._body_sync(upload)[0].open("rb")
 
     @storage_errors
     def _record_sha256(self, upload: PendingUpload, digest: str) -> PendingUpload:
-        fresh = self._read_state(upload.upload_id) or upload
+        fresh = self._read_state(upload.upload_id)
+        if fresh is None:  # swept while it was hashed: nothing to record it in
+            return replace(upload, sha256=digest)
         if fresh.sha256 is None:
             fresh = replace(fresh, sha256=digest)
             self.write_state(fresh)

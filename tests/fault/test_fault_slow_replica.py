@@ -141,6 +141,8 @@ async def test_a_read_right_after_the_answer_does_not_wait_for_the_late_replica(
         status, sha256, size = await api.get_sha256("slow", key)
         assert (status, sha256, size) == (200, hashlib.sha256(body).hexdigest(), len(body))
         assert await labelled_metric(api, LATE) == 1  # read while the late write was still out
+        # Still believed up: its place in the order came from its write alone.
+        assert await labelled_metric(api, "shardgate_gateway_node_up", node=VICTIM) == 1
         assert await labelled_metric(api, FAILOVERS) == failovers
     finally:
         os.kill(cluster.nodes[VICTIM].process.pid, signal.SIGCONT)

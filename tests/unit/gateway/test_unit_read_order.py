@@ -53,3 +53,5 @@ def test_a_node_still_writing_the_version_goes_after_those_that_hold_it() -> Non
     hold the read for node_io_timeout), and a node believed down after it."""
     assert order((P[0], P[1], P[2]), writing=(P[0],)) == [P[1], P[2], P[0]]
     assert order((P[0], P[1], P[2]), down={P[1]}, writing=(P[0],)) == [P[2], P[0], P[1]]
+    # Before a primary the write never reached, which lacks the version for sure.
+    assert order((H[0], P[1], P[2]), writing=(P[1],)) == [P[2], H[0], P[1], P[0]]

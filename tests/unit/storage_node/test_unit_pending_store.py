@@ -173,15 +173,18 @@ async def test_hashing_an_upload_holds_no_lock_on_its_object(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A multi-GB hash takes its time: a delete and a publish of the object go on meanwhile,
-    and the hash, read from the file it opened, is recorded in the state the publish left."""
+    a retried commit waits for the same hash, and the hash, read from the file it opened, is
+    recorded in the state the publish left."""
     store = DiskStore(tmp_path / "node")
     upload = await received(store)
     started, go = threading.Event(), threading.Event()
+    hashes: list[object] = []
 
     class Held:
         """sha256 that stops at its first block until told to go on."""
 
         def __init__(self) -> None:
+            hashes.append(self)
             self._real = hashlib.sha256()
 
         def update(self, data: bytes) -> None:
@@ -195,6 +198,7 @@ async def test_hashing_an_upload_holds_no_lock_on_its_object(
     monkeypatch.setattr(pending_store, "hashlib", SimpleNamespace(sha256=Held))
     hashing = asyncio.ensure_future(store.uploads.with_sha256(upload))
     await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+    retried = asyncio.ensure_future(store.uploads.with_sha256(upload))
     try:
         deleted = store.write_tombstone(PART, HASH, ObjectMeta.tombstone_of("bkt", "k", V1))
         assert (await asyncio.wait_for(deleted, 5)).tombstone
@@ -204,6 +208,7 @@ async def test_hashing_an_upload_holds_no_lock_on_its_object(
     finally:
         go.set()
     hashed = await hashing
+    assert await retried == hashed and len(hashes) == 1
     assert hashed.sha256 == hashlib.sha256(BODY).hexdigest()
     assert (hashed.state, hashed.version) == ("published", V2)
     assert await store.uploads.get("u1") == hashed
