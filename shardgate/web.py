@@ -31,6 +31,7 @@ from prometheus_client import (
 from shardgate import request_id
 from shardgate.access_log import LOGGER_NAME, REQUEST_ID_KEY, AccessLogger, route_template
 from shardgate.errors import ShardgateError
+from shardgate.open_files import raise_open_files_limit
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -216,6 +217,7 @@ def run_app(
     app: web.Application, host: str, port: int, name: str, *, access_log: bool = True
 ) -> None:
     """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout."""
+    raise_open_files_limit()
     asyncio.run(_serve(app, host, port, name, access_log))
 
 
