@@ -8,7 +8,7 @@ import asyncio
 import logging
 import signal
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import start_http_server
 
 from cloud_sync.metrics import MirrorMetrics
 from cloud_sync.service import MirrorService
@@ -19,6 +19,7 @@ from gateway.replicated_write import ReplicatedWriter
 from gateway.sqlite_catalog import SqliteCatalog
 from ring import Ring, load_ring_file
 from shardgate.config import GatewayConfig
+from shardgate.process_metrics import service_registry
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 async def run_mirror(config: GatewayConfig, metrics_port: int | None) -> None:
     """Run workers until SIGINT or SIGTERM; metrics on `metrics_port` when one is given."""
     ring = Ring(load_ring_file(config.ring_file))
-    registry = CollectorRegistry()
+    registry = service_registry()
     if metrics_port is not None:
         start_http_server(metrics_port, config.host, registry=registry)
     catalog = SqliteCatalog(config.catalog_path)

@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from gateway.access import ApiKeys
 from gateway.admission import admission_middleware
@@ -48,6 +47,7 @@ from gateway.sweep import SweepCoordinator
 from ring import Ring, RingWatch, load_ring_file
 from shardgate.config import ConfigError, GatewayConfig
 from shardgate.periodic import every
+from shardgate.process_metrics import service_registry
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def create_app(config: GatewayConfig) -> web.Application:
         raise ConfigError(
             f"write_quorum {config.write_quorum} exceeds the ring's {ring.replicas} replicas"
         )
-    registry = CollectorRegistry()
+    registry = service_registry()
     app = web.Application(
         middlewares=[
             *base_middlewares(registry),

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from ring import RingWatch
 from shardgate.config import NodeConfig
 from shardgate.connection_trace import counting_connections
 from shardgate.periodic import every
+from shardgate.process_metrics import service_registry
 from shardgate.web import REGISTRY_KEY, base_middlewares, stamp_responses
 from storage_node.auth import signature_middleware
 from storage_node.byte_budget import ByteBudget
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:
     """A node serving `store` (by default the disk store in config.data_dir)."""
-    registry = CollectorRegistry()
+    registry = service_registry()
     app = web.Application(
         middlewares=[*base_middlewares(registry), signature_middleware(config)],
         client_max_size=1024**2,

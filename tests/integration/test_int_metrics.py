@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -164,9 +165,25 @@ async def test_metrics_after_real_traffic(observed: DevCluster, api: Api, tmp_pa
         assert node.value("shardgate_node_inventory_timestamp_seconds") > 0
     assert node_sent == sent  # every GET was served whole by exactly one replica
 
+    for process in scrapes.values():
+        _check_process(process)
     _check_labels(scrapes)
     _check_text_access_log((tmp_path / "services.log").read_text())
     await _check_node_down(observed, api)
+
+
+def _check_process(scrape: Scrape) -> None:
+    """The process's own series, as every exporter has them: it started within the test, used
+    CPU and memory, and may open as many files as the hard limit allows (raised at start)."""
+    assert time.time() - 600 < scrape.value("process_start_time_seconds") < time.time()
+    assert scrape.value("process_cpu_seconds_total") > 0
+    assert scrape.value("process_resident_memory_bytes") > 10 * KiB * KiB
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY:
+        assert scrape.value("process_max_fds") == hard
+    assert 0 < scrape.value("process_open_fds") < scrape.value("process_max_fds")
+    assert scrape.total("python_info") == 1
+    assert scrape.total("python_gc_collections_total") > 0
 
 
 def _check_latency(scrape: Scrape, route: str, method: str) -> None:
