@@ -100,13 +100,14 @@ def family_name(sample: str) -> str:
 
 
 def promql_metric_names(expr: str) -> set[str]:
-    """Metric names in a PromQL expression: shardgate's own and Prometheus's per-target ones
-    (label values are dropped first, so a quoted name is not taken for a metric)."""
+    """Metric names in a PromQL expression: shardgate's own, its processes' and Prometheus's
+    per-target ones (label values are dropped first, so a quoted name is not taken for a
+    metric)."""
     bare = _STRING.sub('""', expr)
     return {
         name
         for name in _IDENTIFIER.findall(bare)
-        if name.startswith("shardgate_") or name in PROMETHEUS_OWN
+        if name.startswith(("shardgate_", "process_", "python_")) or name in PROMETHEUS_OWN
     }
 
 
