@@ -216,7 +216,8 @@ async def _watch_parent(stop: asyncio.Event) -> None:
 def run_app(
     app: web.Application, host: str, port: int, name: str, *, access_log: bool = True
 ) -> None:
-    """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout."""
+    """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout; the soft limit on open
+    files is raised to the hard one first (shardgate.open_files)."""
     raise_open_files_limit()
     asyncio.run(_serve(app, host, port, name, access_log))
 

@@ -77,3 +77,10 @@ def test_name_extraction_ignores_label_values_and_functions() -> None:
     )
     assert promql_metric_names(expr) == {"shardgate_http_request_duration_seconds_bucket"}
     assert promql_metric_names('up{job="x"} == 0') == {"up"}
+    assert promql_metric_names('process_open_fds{job=~"shardgate-.*"} / process_max_fds') == {
+        "process_open_fds",
+        "process_max_fds",
+    }
+    assert promql_metric_names("rate(python_gc_collections_total[5m])") == {
+        "python_gc_collections_total"
+    }

@@ -7,6 +7,7 @@ import logging
 import resource
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_a_low_soft_limit_is_raised_to_the_hard_one() -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard <= 256:
         pytest.skip(f"the hard limit here is {hard}: nothing to raise to")
-    expected = open_files.UNLIMITED_CAP if hard == resource.RLIM_INFINITY else hard
+    expected = open_files.kernel_cap() if hard == resource.RLIM_INFINITY else hard
     assert limits_in_child(256) == (expected, expected, hard)
 
 
@@ -62,3 +63,25 @@ def test_a_refused_raise_is_logged_and_changes_nothing(
     with caplog.at_level(logging.WARNING, logger=open_files.__name__):
         assert open_files.raise_open_files_limit() == 256
     assert "stays at 256, not 4096" in caplog.text
+
+
+def test_an_unlimited_hard_limit_raises_the_soft_one_to_the_kernels_cap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    nr_open = tmp_path / "nr_open"
+    nr_open.write_text("65536\n")
+    asked: list[tuple[int, int]] = []
+    monkeypatch.setattr(open_files, "NR_OPEN", nr_open)
+    monkeypatch.setattr(
+        open_files.resource, "getrlimit", lambda kind: (1024, resource.RLIM_INFINITY)
+    )
+    monkeypatch.setattr(open_files.resource, "setrlimit", lambda kind, limits: asked.append(limits))
+    assert open_files.raise_open_files_limit() == 65536
+    assert asked == [(65536, resource.RLIM_INFINITY)]
+
+
+def test_the_kernels_cap_falls_back_to_its_default_when_proc_does_not_say(tmp_path: Path) -> None:
+    assert open_files.kernel_cap(tmp_path / "missing") == open_files.DEFAULT_NR_OPEN
+    garbled = tmp_path / "garbled"
+    garbled.write_text("many\n")
+    assert open_files.kernel_cap(garbled) == open_files.DEFAULT_NR_OPEN
