@@ -23,6 +23,7 @@ from shardgate.internal_api import (
     BUCKET_HEADER,
     KEY_HEADER,
     MIN_VERSION_HEADER,
+    TOMBSTONE_HEADER,
     TRAILER_HEADER,
     VERSION_HEADER,
     encode_key,
@@ -34,8 +35,8 @@ from shardgate.internal_api import (
 from shardgate.signing import sign_request
 from shardgate.vouch_trailer import TRAILER_KIND, vouched_length
 
-# A node copying a whole upload to a peer, or hashing it, for a commit says nothing until it
-# is done; one that goes slower than this is taken for stuck (a 5 GiB upload: 85 minutes).
+# A node copying a whole upload or object to a peer, or hashing it, says nothing until it is
+# done; one that goes slower than this is taken for stuck (a 5 GiB upload: 85 minutes).
 SLOWEST_RATE = 1 * MiB  # bytes per second
 
 
@@ -302,6 +303,32 @@ class NodeClient:
         if status != 201:
             raise NodeFailed(node, f"publish answered {status}: {payload}", status)
         return PutAck(node.id, etag=payload["etag"], size=payload["size"])
+
+    async def held_size(self, node: Node, addr: ObjectAddress, version: str) -> int | None:
+        """The size of what `node` would push for `version`: its newest version's, 0 for a
+        tombstone; None if it holds nothing that new."""
+        path = object_path(addr.partition, addr.obj_hash)
+        try:
+            async with asyncio.timeout(self._short):
+                response = await self._request(node, "HEAD", path, {MIN_VERSION_HEADER: version})
+                response.release()
+        except TimeoutError as exc:
+            raise NodeFailed(node, f"HEAD {path} broke: {exc!r}") from exc
+        if response.status == 200:
+            return int(response.headers.get("Content-Length", "0"))
+        if response.status == 404:
+            return 0 if TOMBSTONE_HEADER in response.headers else None
+        raise NodeFailed(node, f"HEAD answered {response.status}", response.status)
+
+    async def push(
+        self, node: Node, addr: ObjectAddress, version: str, peer: Node, *, size: int
+    ) -> int:
+        """Have `node` send its newest version (at least `version`, of `size` bytes) or
+        tombstone to `peer` (no bytes through here); the peer's status."""
+        path = object_path(addr.partition, addr.obj_hash) + "/push"
+        body = {"peer_url": peer.url, "version": version}
+        answer = await self.call(node, "POST", path, body, within=self._whole_upload(size))
+        return int(answer["status"])
 
     async def drop_pending(self, node: Node, upload_id: str) -> None:
         path = pending_path(upload_id)

@@ -9,12 +9,10 @@ from collections.abc import Callable
 
 from gateway.catalog import Catalog, Repair
 from gateway.node_health import NodeHealth
-from gateway.nodes import NodeClient, NodeError
+from gateway.nodes import NodeClient, NodeError, ObjectAddress
 from ring import Ring, RingError, object_hash, partition_of
-from shardgate.internal_api import object_path
 
 log = logging.getLogger(__name__)
-PUSH_TIMEOUT = 600.0
 
 
 class RepairDrain:
@@ -43,21 +41,26 @@ class RepairDrain:
         if not self._health.is_up(target.id):
             return False
         obj_hash = object_hash(repair.bucket, repair.key)
-        partition = partition_of(obj_hash, ring.partition_power)
-        path = object_path(partition, obj_hash) + "/push"
-        body = {"peer_url": target.url, "version": repair.version}
-        sources = [node for node in ring.preference(partition) if node.id != target.id]
+        addr = ObjectAddress(
+            partition_of(obj_hash, ring.partition_power), obj_hash, repair.bucket, repair.key
+        )
+        sources = [node for node in ring.preference(addr.partition) if node.id != target.id]
         lacking = 0
         for source in sources:
             if not self._health.is_up(source.id):
                 continue
             try:
-                answer = await self._client.call(source, "POST", path, body, within=PUSH_TIMEOUT)
+                # The push is silent until the peer has it all: its size bounds the wait.
+                size = await self._client.held_size(source, addr, repair.version)
+                if size is None:
+                    lacking += 1
+                    continue
+                status = await self._client.push(source, addr, repair.version, target, size=size)
             except NodeError as exc:
                 lacking += exc.status == 404
                 log.debug("repair of %s/%s from %s: %s", repair.bucket, repair.key, source.id, exc)
                 continue
-            if answer["status"] in (200, 201, 409):  # stored, or the target had newer already
+            if status in (200, 201, 409):  # stored, or the target had newer already
                 return True
         # Every other node says it holds nothing that new (a withdrawn form file, a reclaimed
         # part): if the catalog does not want it either, there is nothing left to repair, ever.

@@ -204,6 +204,23 @@ async def test_min_version_newer_than_stored_is_404(
     assert await resp.read() == b"abc"
 
 
+async def test_a_head_at_a_min_version_tells_a_repair_what_a_push_would_send(
+    node_client: Client, clock: VersionClock
+) -> None:
+    # gateway.repairs bounds a push by this size: the version's, 0 for a tombstone.
+    stored, wanted, delete_at = clock.next(), clock.next(), clock.next()
+    assert (await put(node_client, b"x" * 5000, stored)).status == 201
+    resp = await get(node_client, "HEAD", **{MIN_VERSION_HEADER: stored})
+    assert (resp.status, resp.headers["Content-Length"], await resp.read()) == (200, "5000", b"")
+    resp = await get(node_client, "HEAD", **{MIN_VERSION_HEADER: wanted})
+    assert resp.status == 404 and TOMBSTONE_HEADER not in resp.headers
+    path = locate()[2]
+    resp = await node_client.delete(path, headers=signed("DELETE", path, identity(delete_at)))
+    assert resp.status == 200
+    resp = await get(node_client, "HEAD", **{MIN_VERSION_HEADER: stored})
+    assert (resp.status, resp.headers[TOMBSTONE_HEADER]) == (404, delete_at)
+
+
 async def test_discard_removes_exactly_that_version(
     node_client: Client, clock: VersionClock
 ) -> None:

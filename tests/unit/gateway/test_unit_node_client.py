@@ -115,3 +115,48 @@ async def test_a_commit_copy_or_hash_may_outlast_the_io_timeout_by_the_upload_si
             await quick.pending(node, "u1", sha256=True, size=0)
         with pytest.raises(NodeFailed, match="TimeoutError"):
             await quick.pending(node, "u1", size=1 << 30)
+
+
+async def test_a_repair_push_may_outlast_the_io_timeout_by_the_objects_size() -> None:
+    seen: Seen = []
+    quick = client(io_timeout=0.2, connect_timeout=0.1)
+    pushed = {"version": "v2", "status": 201, "answer": {}}
+    async with serving(slow_json(0.6, payload=pushed, seen=seen)) as (_, url):
+        node, peer = Node("n1", url), Node("n2", "http://127.0.0.1:9")
+        assert await quick.push(node, ADDR, "v1", peer, size=1 << 20) == 201
+        first, _, body = seen[0]
+        assert first.startswith(f"POST /internal/v1/objects/3/{ADDR.obj_hash}/push ")
+        assert json.loads(body) == {"peer_url": peer.url, "version": "v1"}
+        with pytest.raises(NodeFailed, match="TimeoutError"):
+            await quick.push(node, ADDR, "v1", peer, size=0)
+
+
+@pytest.mark.parametrize(
+    ("status", "extra", "held"),
+    [
+        (200, "", 4096),
+        (404, "X-Shardgate-Tombstone: v3\r\n", 0),
+        (404, "X-Shardgate-Version: v0\r\n", None),
+    ],
+)
+async def test_the_size_a_node_holds_comes_from_a_head_at_the_wanted_version(
+    status: int, extra: str, held: int | None
+) -> None:
+    seen: Seen = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 4096\r\n{extra}\r\n".encode())
+        await writer.drain()
+
+    async with serving(handler) as (_, url):
+        assert await client().held_size(Node("n1", url), ADDR, "v1") == held
+    first, headers, _ = seen[0]
+    assert first.startswith(f"HEAD /internal/v1/objects/3/{ADDR.obj_hash} ")
+    assert headers["x-shardgate-min-version"] == "v1"
+
+
+async def test_a_node_silent_on_a_head_fails_it_within_the_short_bound() -> None:
+    async with serving(slow_json(0.6)) as (_, url):
+        with pytest.raises(NodeFailed, match="TimeoutError"):
+            await client(io_timeout=0.2, connect_timeout=0.1).held_size(Node("n1", url), ADDR, "v1")

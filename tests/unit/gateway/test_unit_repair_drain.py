@@ -10,7 +10,7 @@ from gateway_kit import RING, FakeHealth
 
 from gateway.catalog import Catalog, Repair
 from gateway.node_health import NodeHealth
-from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable
+from gateway.nodes import NodeClient, NodeFailed, NodeUnavailable, ObjectAddress
 from gateway.repairs import RepairDrain
 from ring import Node, object_hash, partition_of
 
@@ -42,18 +42,27 @@ class FakeCatalog:
 
 
 class FakeClient:
-    """Every source answers with `answers[node id]`: a push status, or an exception."""
+    """Every source answers with `answers[node id]`: a push status, or an exception; each holds
+    `sizes[node id]` bytes (4096 unless told; None: nothing that new)."""
 
-    def __init__(self, answers: dict[str, Any]) -> None:
+    def __init__(self, answers: dict[str, Any], sizes: dict[str, int | None] | None = None) -> None:
         self.answers = answers
+        self.sizes = sizes or {}
         self.asked: list[str] = []
+        self.pushed: list[tuple[str, str, int]] = []
 
-    async def call(self, node: Node, method: str, path: str, body: Any, *, within: float) -> Any:
+    async def held_size(self, node: Node, addr: ObjectAddress, version: str) -> int | None:
+        return self.sizes.get(node.id, 4096)
+
+    async def push(
+        self, node: Node, addr: ObjectAddress, version: str, peer: Node, *, size: int
+    ) -> int:
         self.asked.append(node.id)
+        self.pushed.append((node.id, peer.id, size))
         answer = self.answers.get(node.id, NodeFailed(node, "holds nothing as new", 404))
         if isinstance(answer, BaseException):
             raise answer
-        return {"status": answer}
+        return int(answer)
 
 
 def drain(client: FakeClient, catalog: FakeCatalog, down: set[str] | None = None) -> RepairDrain:
@@ -98,3 +107,20 @@ async def test_a_node_believed_down_may_hold_it_so_the_repair_stays() -> None:
     client = FakeClient({})
     assert await drain(client, catalog, down={PRIMARIES[1]}).drain_once() == 0
     assert catalog.resolved == [] and PRIMARIES[1] not in client.asked
+
+
+async def test_the_push_is_bounded_by_the_size_its_source_holds() -> None:
+    repair = missed_on_first_primary()
+    catalog = FakeCatalog(repair, wanted=True)
+    client = FakeClient({PRIMARIES[2]: 201}, sizes={PRIMARIES[1]: None, PRIMARIES[2]: 70 << 30})
+    assert await drain(client, catalog).drain_once() == 1
+    assert client.pushed == [(PRIMARIES[2], PRIMARIES[0], 70 << 30)], "no push from n2: too old"
+
+
+async def test_sources_holding_nothing_that_new_by_their_head_let_the_repair_drop() -> None:
+    repair = missed_on_first_primary()
+    catalog = FakeCatalog(repair, wanted=False)
+    others = [node.id for node in RING.nodes if node.id != repair.node_id]
+    client = FakeClient({}, sizes=dict.fromkeys(others))
+    assert await drain(client, catalog).drain_once() == 1
+    assert catalog.resolved == [repair] and client.pushed == []
