@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import tempfile
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each count")
+    parser.add_argument("--raw", type=Path, help="write every run's record here (JSON)")
     return parser.parse_args(argv)
 
 
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"starting {target.label}")
                 stack.enter_context(target)
             runs = uvloop.run(_rounds(targets, args.rounds, args.scale))
+    if args.raw is not None:
+        args.raw.write_text(json.dumps([run.to_json() for run in runs], indent=1) + "\n")
     print(summary(runs, ["small", "medium"]))
     return 0
 

@@ -4,7 +4,7 @@ and an outgoing body fed from a queue."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 
 from aiohttp import StreamReader, hdrs, web
 
@@ -16,7 +16,7 @@ class BodyTimeout(ShardgateError):
     code = "RequestTimeout"
 
 
-async def sized_chunks(
+def sized_chunks(
     reader: StreamReader, size: int, idle_timeout: float | None = None
 ) -> AsyncIterator[bytes]:
     """Yield chunks of at least `size` bytes, and less than `size` plus one network read (the
@@ -26,12 +26,17 @@ async def sized_chunks(
     it cannot hold an upload slot forever. Per-chunk work (fan-out, hashing, executor hops) is
     then paid per chunk rather than per network read.
     """
-    pieces: list[bytes] = []
-    held = 0
+    return joined(network_reads(reader, idle_timeout), size)
+
+
+async def network_reads(
+    reader: StreamReader, idle_timeout: float | None = None
+) -> AsyncIterator[bytes]:
+    """The body as the network delivered it, one buffered read at a time (readany() would join
+    all it holds, a copy); a sender quiet for `idle_timeout` seconds is cut off."""
     while True:
         try:
             async with asyncio.timeout(idle_timeout):
-                # One buffered read at a time: readany() would join all it holds, a copy.
                 data, http_chunk_end = await reader.readchunk()
         except TimeoutError:
             raise BodyTimeout(f"no request body bytes for {idle_timeout:.0f}s") from None
@@ -40,16 +45,24 @@ async def sized_chunks(
             # for bodiless requests also answers (b"", True) once read: that is the end.
             if http_chunk_end and not reader.at_eof():
                 continue
-            if pieces:
-                yield b"".join(pieces)
             return
-        pieces.append(data)
-        held += len(data)
-        if held >= size:
+        yield data
+
+
+async def joined(pieces: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """`pieces` regrouped into chunks of at least `size` bytes (the last may be shorter)."""
+    held: list[bytes] = []
+    count = 0
+    async for data in pieces:
+        held.append(data)
+        count += len(data)
+        if count >= size:
             # Cutting at exactly `size` would copy every byte twice more (the slice and the
             # rest); joining once, or passing a big enough read through, copies it at most once.
-            yield data if len(pieces) == 1 else b"".join(pieces)
-            pieces, held = [], 0
+            yield data if len(held) == 1 else b"".join(held)
+            held, count = [], 0
+    if held:
+        yield b"".join(held)
 
 
 def decoded_length(request: web.Request) -> int | None:

@@ -4,6 +4,8 @@ compares its own block sums with the digest and keeps the md5 as the ETag."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator
+
 TRAILER_SIZE = 48  # 16 bytes of md5, 32 of the sha256 of the CRC-32C block sums
 TRAILER_KIND = "md5+crc32c-blocks"  # the value of TRAILER_HEADER
 
@@ -26,6 +28,17 @@ class TrailerSplit:
 
     def __init__(self) -> None:
         self._held = b""
+        self.trailer: tuple[str, str] | None = None  # set by strip() once the body has ended
+
+    async def strip(self, pieces: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """The object's bytes of a body arriving in `pieces`, then `trailer` set. Fed network
+        reads before they are joined into chunks, it copies at most the last read."""
+        async for piece in pieces:
+            if out := self.feed(piece):
+                yield out
+        rest, self.trailer = self.finish()
+        if rest:
+            yield rest
 
     def feed(self, chunk: bytes) -> bytes:
         """Bytes now known to be the object's (often the previous chunk; b"" while held)."""

@@ -25,7 +25,7 @@ from shardgate.internal_api import (
     meta_from_headers,
     meta_headers,
 )
-from shardgate.streams import sized_chunks
+from shardgate.streams import joined, network_reads
 from shardgate.unsent_limit import limit_unsent
 from shardgate.versions import is_version, version_to_timestamp
 from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE, TrailerSplit
@@ -90,22 +90,19 @@ async def put_object(request: web.Request) -> web.Response:
     metrics.writes_in_progress.inc()
     try:
         config = request.app[CONFIG]
-        async for chunk in sized_chunks(
-            request.content, config.chunk_size, config.body_idle_timeout
-        ):
-            data = chunk if split is None else split.feed(chunk)
-            if data:
-                await writer.write(data)
-                metrics.bytes_received.inc(len(data))
+        reads = network_reads(request.content, config.body_idle_timeout)
+        if split is not None:
+            # The trailer comes off the network reads, before they are joined: cut from a
+            # joined chunk, it copied the whole last chunk (13% of a node's medium PUT CPU).
+            reads = split.strip(reads)
+        async for chunk in joined(reads, config.chunk_size):
+            await writer.write(chunk)
+            metrics.bytes_received.inc(len(chunk))
         expected = request.content_length
         if split is not None:
-            rest, trailer = split.finish()
-            if trailer is None:
+            if split.trailer is None:
                 raise IncompleteBody("the body ended before its trailer")
-            if rest:
-                await writer.write(rest)
-                metrics.bytes_received.inc(len(rest))
-            writer.vouch(Vouched(*trailer))
+            writer.vouch(Vouched(*split.trailer))
             expected = None if expected is None else expected - TRAILER_SIZE
         meta = await writer.commit(new, expected)
     except Superseded:

@@ -15,7 +15,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, EmptyStreamReader
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from shardgate.streams import BodyTimeout, decoded_length, sized_chunks
+from shardgate.streams import BodyTimeout, decoded_length, network_reads, sized_chunks
 
 SIZE = 1000
 
@@ -110,3 +110,9 @@ def test_decoded_length_is_the_header_only_for_bytes_read_as_sent(
 def test_decoded_length_of_a_chunked_body_is_unknown() -> None:
     headers = CIMultiDict({"Transfer-Encoding": "chunked"})
     assert decoded_length(make_mocked_request("PUT", "/x", headers=headers)) is None
+
+
+async def test_network_reads_are_the_buffered_reads_themselves() -> None:
+    pieces = [b"a" * 300, b"b" * 5000, b"c"]
+    reads = await collect(network_reads(reader_of(pieces), idle_timeout=1))
+    assert reads == pieces and all(read is piece for read, piece in zip(reads, pieces, strict=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -48,3 +49,36 @@ def test_whole_chunks_pass_through_uncopied() -> None:
 @pytest.mark.parametrize("body", [b"", b"x" * (TRAILER_SIZE - 1)])
 def test_a_body_shorter_than_a_trailer_has_none(body: bytes) -> None:
     assert split_all([body]) == (b"", None)
+
+
+async def stripped(pieces: list[bytes]) -> tuple[list[bytes], tuple[str, str] | None]:
+    async def source() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    split = TrailerSplit()
+    out = [data async for data in split.strip(source())]
+    return out, split.trailer
+
+
+@pytest.mark.parametrize("seed", range(50))
+async def test_strip_gives_the_body_and_the_trailer_however_it_is_cut(seed: int) -> None:
+    rng = random.Random(seed)
+    body = rng.randbytes(rng.randrange(0, 400))
+    data = body + TRAILER
+    cuts = sorted(rng.sample(range(len(data) + 1), rng.randrange(0, 7)))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    out, trailer = await stripped(pieces)
+    assert (b"".join(out), trailer) == (body, (MD5, DIGEST))
+    assert b"" not in out
+
+
+async def test_strip_passes_every_read_but_the_last_through_uncopied() -> None:
+    reads = [b"a" * 1000, b"b" * 1000, b"c" * 1000 + TRAILER]
+    out, trailer = await stripped(reads)
+    assert out[0] is reads[0] and out[1] is reads[1]
+    assert out[2] == b"c" * 1000 and trailer == (MD5, DIGEST)
+
+
+async def test_strip_of_a_body_shorter_than_a_trailer_sets_none() -> None:
+    assert await stripped([b"x" * (TRAILER_SIZE - 1)]) == ([], None)
