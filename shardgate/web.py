@@ -31,6 +31,7 @@ from prometheus_client import (
 from shardgate import request_id
 from shardgate.access_log import LOGGER_NAME, REQUEST_ID_KEY, AccessLogger, route_template
 from shardgate.errors import ShardgateError
+from shardgate.heap import tune_allocator
 from shardgate.open_files import raise_open_files_limit
 
 log = logging.getLogger(__name__)
@@ -216,9 +217,11 @@ async def _watch_parent(stop: asyncio.Event) -> None:
 def run_app(
     app: web.Application, host: str, port: int, name: str, *, access_log: bool = True
 ) -> None:
-    """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout; the soft limit on open
-    files is raised to the hard one first (shardgate.open_files)."""
+    """Serve until SIGINT or SIGTERM, announcing the bound URL on stdout; first the soft limit
+    on open files is raised to the hard one (shardgate.open_files) and glibc's allocator is set
+    to keep freed chunks (shardgate.heap)."""
     raise_open_files_limit()
+    tune_allocator()
     asyncio.run(_serve(app, host, port, name, access_log))
 
 
