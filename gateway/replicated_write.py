@@ -20,6 +20,7 @@ from gateway.errors import (
     BadDigest,
     EntityTooLarge,
     IncompleteBody,
+    InsufficientStorage,
     PreconditionFailed,
     QuorumNotReached,
     ReplicaMismatch,
@@ -91,6 +92,7 @@ class _Slot:
     node: Node
     feed: _Feed
     task: asyncio.Task[PutAck] | None = field(default=None, repr=False)
+    full: bool = False  # its node refused the write for lack of space (507)
 
     async def offer(self, chunk: bytes | None, stall_timeout: float) -> None:
         if self.feed.closed:
@@ -177,7 +179,7 @@ class ReplicatedWriter:
             await self._offer(last, slots, need)
             await self._end(slots)
             result = await fan
-        except QuorumNotReached:
+        except (QuorumNotReached, InsufficientStorage):
             # Replicas already holding the whole body and its trailer commit whatever happens
             # here, so cancelling them would leave a version nobody withdraws: end every stream,
             # then take back whatever committed.
@@ -233,6 +235,7 @@ class ReplicatedWriter:
             self._metrics.quorum_failures.labels("put").inc()
             if len(good) < len(result.ok):
                 raise ReplicaMismatch("replicas received different bytes; the write was withdrawn")
+            _raise_if_full(slots)
             raise QuorumNotReached(
                 f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed"
             )
@@ -278,6 +281,7 @@ class ReplicatedWriter:
                     slot.node = spares.pop(0)
                     self._metrics.handoff_writes.inc()
         except BaseException as exc:
+            slot.full = isinstance(exc, NodeError) and exc.status == 507
             slot.feed.close()
             if isinstance(exc, NodeError):
                 self._metrics.replica_write_failures.labels(slot.node.id).inc()
@@ -383,7 +387,18 @@ def _retrieve(task: asyncio.Future[PutAck]) -> None:
 
 def _need_quorum(slots: list[_Slot], need: int) -> None:
     if sum(not slot.feed.closed for slot in slots) < need:
+        _raise_if_full(slots)
         raise QuorumNotReached("too many replicas failed during the upload")
+
+
+def _raise_if_full(slots: list[_Slot]) -> None:
+    """A quorum lost only to full disks is a 507 for the operator, not a 503 to retry at once."""
+    failed = [slot for slot in slots if slot.feed.closed]
+    if failed and all(slot.full for slot in failed):
+        nodes = ", ".join(slot.node.id for slot in failed)
+        raise InsufficientStorage(
+            f"too few replicas have room for this write: the disks of {nodes} are full"
+        )
 
 
 def _update(md5: hashlib._Hash, sha: hashlib._Hash | None, sums: BlockSums, chunk: bytes) -> None:

@@ -1,9 +1,7 @@
-"""glibc's allocator set for a server that streams bodies in 1 MiB chunks. By default a freed
-chunk's pages go back to the kernel (an allocation past the mmap threshold is its own mapping;
-a heap top past the trim threshold is cut off), so the next chunk faults every page in again: a
-medium PUT took 130 to 170 minor faults in each of the gateway and the nodes, 26 to 33 with
-these settings. Memory stays bounded by chunks in flight: what is kept is what a burst used,
-up to the trim threshold past it."""
+"""glibc's allocator set for a server that streams bodies in 1 MiB chunks: by default a freed
+chunk's pages go back to the kernel (its own mapping, or a trimmed heap top), and the next
+chunk faults every page in again. Each arena now keeps up to the trim threshold of what a burst
+used; the figures are in README.md (Deploying) and bench/ANALYSIS.md."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from shardgate.config import MiB
 log = logging.getLogger(__name__)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 MMAP_THRESHOLD = 4 * MiB  # above any chunk: chunks come from the heap, reused
-TRIM_THRESHOLD = 64 * MiB  # free memory kept at the heap's top before it goes back
+TRIM_THRESHOLD = 16 * MiB  # free memory an arena keeps at its top before it goes back
 OPERATOR_SET = ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 

@@ -126,3 +126,39 @@ async def test_a_full_node_answers_507_keeps_nothing_partial_and_recovers(
         assert len(holders) == 3 and len({v for v in holders.values()}) == 1, key
         assert await api.get_sha256("full", key) == (200, body.sha256(), body.size)
     fault_report.objects(len(bodies), 0)
+
+
+@pytest.fixture
+def two_full_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    data = tmp_path_factory.mktemp("twofull")
+    for node in ("n2", "n3"):
+        mount_tmpfs(data / node, "8m")
+    cluster = DevCluster(data, port=0)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        for node in ("n2", "n3"):
+            subprocess.run(["umount", str(data / node)], check=False)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.slow
+async def test_a_write_two_full_nodes_cannot_take_is_a_507_naming_them(
+    two_full_cluster: DevCluster, session: aiohttp.ClientSession, fault_report: FaultReport
+) -> None:
+    # A 503 says retry in a second; a full disk needs an operator: 507, and which disks.
+    cluster = two_full_cluster
+    api = Api(session, cluster.url, cluster.api_key)
+    await api.create_bucket("full")
+    fault_report.fault("n2's and n3's filesystems too small for the write (8 MiB tmpfs each)")
+    body = Body(24 * MiB, seed=7)
+    status, answer = await api.put("full", "big", body.bytes())
+    assert status == 507, answer
+    assert answer["error"]["code"] == "InsufficientStorage"
+    assert "n2" in answer["error"]["message"] and "n3" in answer["error"]["message"]
+    assert (await api.get_sha256("full", "big"))[0] == 404
+    for node in ("n2", "n3"):
+        assert list((cluster.data / node / "tmp").iterdir()) == [], f"{node} kept a partial file"
+    fault_report.objects(1, 0)

@@ -20,7 +20,7 @@ from writer_kit import (
     write,
 )
 
-from gateway.errors import EntityTooLarge, IncompleteBody, QuorumNotReached
+from gateway.errors import EntityTooLarge, IncompleteBody, InsufficientStorage, QuorumNotReached
 from shardgate.block_sums import BlockSums, blocks_digest
 from shardgate.vouch_trailer import encode_trailer
 
@@ -125,6 +125,27 @@ async def test_two_failures_mid_body_leave_nothing_visible(declared: bool) -> No
     with pytest.raises(QuorumNotReached):
         data = body_of(256 * KiB)
         await write(make_writer(client)[0], data, size=size_if(declared, data))
+    assert client.visible() == set()
+
+
+@BOTH_ENDS
+@pytest.mark.parametrize("when", ["full_mid", "full_end"])
+async def test_a_quorum_lost_to_full_disks_is_a_507(declared: bool, when: str) -> None:
+    # An operator must free space or add nodes: a 507 naming the nodes, not a 503 to retry.
+    client = FakeClient({PRIMARIES[0]: when, PRIMARIES[2]: when})
+    data = body_of(256 * KiB)
+    with pytest.raises(InsufficientStorage) as refused:
+        await write(make_writer(client)[0], data, size=size_if(declared, data))
+    assert refused.value.status == 507
+    assert PRIMARIES[0] in refused.value.message and PRIMARIES[2] in refused.value.message
+    assert client.visible() == set()
+
+
+async def test_a_quorum_lost_to_a_full_disk_and_another_failure_stays_a_503() -> None:
+    client = FakeClient({PRIMARIES[0]: "full_mid", PRIMARIES[2]: "fail_mid"})
+    data = body_of(256 * KiB)
+    with pytest.raises(QuorumNotReached):
+        await write(make_writer(client)[0], data, size=len(data))
     assert client.visible() == set()
 
 

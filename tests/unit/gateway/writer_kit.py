@@ -68,6 +68,8 @@ class FakeClient:
             chunks += 1
             if mode == "fail_mid" and chunks == 2:
                 raise NodeFailed(node, "connection reset mid-body")
+            if mode == "full_mid" and chunks == 2:
+                raise NodeFailed(node, "PUT answered 507: no space left", 507)
             data = split.feed(chunk)
             if mode == "flip" and data and not total:
                 data = bytes([data[0] ^ 1]) + data[1:]  # damaged on the way in
@@ -77,6 +79,8 @@ class FakeClient:
                 kept += data
         if mode == "fail_end":
             raise NodeFailed(node, "answered 500 at commit")
+        if mode == "full_end":
+            raise NodeFailed(node, "PUT answered 507: no space left", 507)
         rest, trailer = split.finish()
         sums.update(rest)
         total += len(rest)
