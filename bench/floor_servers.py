@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bench.memserver import object_routes
 from gateway.node_http import NodeConnections
 
 W = 2  # acknowledgements before the gateway answers, as shardgate's default
@@ -138,24 +139,13 @@ async def gateway_delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
-
-
 def node_app(data: Path) -> web.Application:
     for sub in ("tmp", "objects"):
         (data / sub).mkdir(parents=True, exist_ok=True)
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[DATA] = data
     app[POOL] = ThreadPoolExecutor(32)  # as a shardgate node's disk threads
-    app.add_routes(
-        [
-            web.put("/o/{key:.+}", node_put),
-            web.get("/o/{key:.+}", node_get),
-            web.delete("/o/{key:.+}", node_delete),
-            web.get("/healthz", healthz),
-        ]
-    )
+    app.add_routes(object_routes(node_put, node_get, node_delete))
     return app
 
 
@@ -170,14 +160,7 @@ def gateway_app(nodes: list[str]) -> web.Application:
         app[CONNECTIONS].close()
 
     app.cleanup_ctx.append(connections)
-    app.add_routes(
-        [
-            web.put("/o/{key:.+}", gateway_put),
-            web.get("/o/{key:.+}", gateway_get),
-            web.delete("/o/{key:.+}", gateway_delete),
-            web.get("/healthz", healthz),
-        ]
-    )
+    app.add_routes(object_routes(gateway_put, gateway_get, gateway_delete))
     return app
 
 

@@ -5,10 +5,12 @@ loop, as shardgate's processes do. Usage: python -m bench.memserver --port PORT"
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 STORE = web.AppKey("store", dict[str, list[bytes]])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def put_object(request: web.Request) -> web.Response:
@@ -44,17 +46,20 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
+def object_routes(put: Handler, get: Handler, delete: Handler) -> list[web.RouteDef]:
+    """The object routes the load client uses (`/o/{key}`) and a health check."""
+    return [
+        web.put("/o/{key:.+}", put),
+        web.get("/o/{key:.+}", get),
+        web.delete("/o/{key:.+}", delete),
+        web.get("/healthz", healthz),
+    ]
+
+
 def create_app() -> web.Application:
     app = web.Application()
     app[STORE] = {}
-    app.add_routes(
-        [
-            web.put("/o/{key:.+}", put_object),
-            web.get("/o/{key:.+}", get_object),
-            web.delete("/o/{key:.+}", delete_object),
-            web.get("/healthz", healthz),
-        ]
-    )
+    app.add_routes(object_routes(put_object, get_object, delete_object))
     return app
 
 

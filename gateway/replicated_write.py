@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Callable, Mapping
+from dataclasses import dataclass
 
 from gateway.catalog import RepairLog
 from gateway.errors import (
@@ -30,9 +30,9 @@ from gateway.late_replicas import LateReplicas, LateWrite
 from gateway.metrics import GatewayMetrics
 from gateway.node_health import NodeHealth
 from gateway.nodes import NodeClient, NodeError, NodeUnavailable, ObjectAddress, PutAck
+from gateway.replica_slot import Feed, Slot, need_quorum, raise_if_full
 from ring import Node, Ring
 from shardgate.block_sums import BlockSums
-from shardgate.streams import queued_body
 from shardgate.vouch_trailer import encode_trailer, vouched_length
 
 INLINE_HASH_BYTES = 32 * 1024  # md5 and CRC-32C of this much took 45 us here: less than a hop
@@ -64,57 +64,6 @@ class WriteOutcome:
     handoffs: tuple[tuple[str, str], ...]  # (primary it stands in for, handoff node)
 
 
-class _Feed:
-    """One replica's queue of chunks; None marks the end of the body, unless its length was
-    declared: then it ends as its last byte is sent."""
-
-    def __init__(self, depth: int, length: int | None) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=depth)
-        self.length = length
-        self.started = False
-        self.closed = False
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        async for chunk in queued_body(self.queue, self.length):
-            self.started = True
-            yield chunk
-
-    def close(self) -> None:
-        """The consumer is gone: free the queue so the producer never blocks on it again."""
-        self.closed = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
-
-
-@dataclass
-class _Slot:
-    primary: Node
-    node: Node
-    feed: _Feed
-    task: asyncio.Task[PutAck] | None = field(default=None, repr=False)
-    full: bool = False  # its node refused the write for lack of space (507)
-
-    async def offer(self, chunk: bytes | None, stall_timeout: float) -> None:
-        if self.feed.closed:
-            return
-        try:
-            self.feed.queue.put_nowait(chunk)
-            return
-        except asyncio.QueueFull:
-            pass
-        try:
-            await asyncio.wait_for(self.feed.queue.put(chunk), stall_timeout)
-        except TimeoutError:
-            log.warning(
-                "replica %s stalled for %.0fs; dropping it from this write",
-                self.node.id,
-                stall_timeout,
-            )
-            self.feed.close()
-            if self.task is not None:
-                self.task.cancel()
-
-
 class ReplicatedWriter:
     def __init__(
         self,
@@ -144,13 +93,13 @@ class ReplicatedWriter:
         partition = req.addr.partition
         length = vouched_length(req.size)
         spares = [node for node in ring.handoffs(partition) if self._health.is_up(node.id)]
-        slots: list[_Slot] = []
+        slots: list[Slot] = []
         missed: list[str] = []
         for primary in ring.primaries(partition):
             if self._health.is_up(primary.id):
-                slots.append(_Slot(primary, primary, _Feed(self._depth, length)))
+                slots.append(Slot(primary, primary, Feed(self._depth, length)))
             elif spares:
-                slots.append(_Slot(primary, spares.pop(0), _Feed(self._depth, length)))
+                slots.append(Slot(primary, spares.pop(0), Feed(self._depth, length)))
                 self._metrics.handoff_writes.inc()
             else:
                 missed.append(primary.id)
@@ -160,7 +109,7 @@ class ReplicatedWriter:
                 f"only {len(slots)} replica nodes are up; {need} must take the write"
             )
 
-        async def stream(slot: _Slot) -> PutAck:
+        async def stream(slot: Slot) -> PutAck:
             slot.task = asyncio.current_task()
             return await self._stream(slot, req, spares)
 
@@ -214,7 +163,7 @@ class ReplicatedWriter:
                 req.addr, req.version, [s.node for s, a in result.ok if not a.superseded]
             )
             raise PreconditionFailed("the object was created by another upload first")
-        good: list[tuple[_Slot, PutAck]] = []
+        good: list[tuple[Slot, PutAck]] = []
         for slot, ack in result.ok:
             if ack.holds(etag, total):
                 good.append((slot, ack))
@@ -235,7 +184,7 @@ class ReplicatedWriter:
             self._metrics.quorum_failures.labels("put").inc()
             if len(good) < len(result.ok):
                 raise ReplicaMismatch("replicas received different bytes; the write was withdrawn")
-            _raise_if_full(slots)
+            raise_if_full(slots)
             raise QuorumNotReached(
                 f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed"
             )
@@ -259,7 +208,7 @@ class ReplicatedWriter:
             ),
         )
 
-    async def _stream(self, slot: _Slot, req: WriteRequest, spares: list[Node]) -> PutAck:
+    async def _stream(self, slot: Slot, req: WriteRequest, spares: list[Node]) -> PutAck:
         try:
             while True:
                 try:
@@ -288,7 +237,7 @@ class ReplicatedWriter:
             raise
 
     async def _broadcast(
-        self, body: AsyncIterable[bytes], slots: list[_Slot], need: int, req: WriteRequest
+        self, body: AsyncIterable[bytes], slots: list[Slot], need: int, req: WriteRequest
     ) -> tuple[str, str | None, int, bytes]:
         """Hand every chunk but the last to every live replica; returns the md5, sha256 and
         size sent, and the last chunk with the trailer that vouches for them appended.
@@ -336,15 +285,15 @@ class ReplicatedWriter:
         trailer = encode_trailer(etag, sums.digest())
         # Replicas that fail while the client sends its last bytes must leave no quorum to
         # commit: checked here, the streams are cut before any replica has the trailer.
-        _need_quorum(slots, need)
+        need_quorum(slots, need)
         return etag, sha256, total, trailer if held is None else held + trailer
 
-    async def _offer(self, chunk: bytes, slots: list[_Slot], need: int) -> None:
+    async def _offer(self, chunk: bytes, slots: list[Slot], need: int) -> None:
         for slot in slots:
             await slot.offer(chunk, self._stall)
-        _need_quorum(slots, need)
+        need_quorum(slots, need)
 
-    async def _end(self, slots: list[_Slot]) -> None:
+    async def _end(self, slots: list[Slot]) -> None:
         """End each body of undeclared length; one of declared length ended with its last byte."""
         for slot in slots:
             if slot.feed.length is None:
@@ -374,7 +323,7 @@ class ReplicatedWriter:
             log.warning("could not withdraw %s from %s: %s", version, node.id, exc)
 
 
-def _cut(running: list[tuple[_Slot, asyncio.Future[PutAck]]]) -> None:
+def _cut(running: list[tuple[Slot, asyncio.Future[PutAck]]]) -> None:
     for _, task in running:
         task.cancel()
         task.add_done_callback(_retrieve)  # one that failed first must not log as unretrieved
@@ -383,22 +332,6 @@ def _cut(running: list[tuple[_Slot, asyncio.Future[PutAck]]]) -> None:
 def _retrieve(task: asyncio.Future[PutAck]) -> None:
     if not task.cancelled():
         task.exception()
-
-
-def _need_quorum(slots: list[_Slot], need: int) -> None:
-    if sum(not slot.feed.closed for slot in slots) < need:
-        _raise_if_full(slots)
-        raise QuorumNotReached("too many replicas failed during the upload")
-
-
-def _raise_if_full(slots: list[_Slot]) -> None:
-    """A quorum lost only to full disks is a 507 for the operator, not a 503 to retry at once."""
-    failed = [slot for slot in slots if slot.feed.closed]
-    if failed and all(slot.full for slot in failed):
-        nodes = ", ".join(slot.node.id for slot in failed)
-        raise InsufficientStorage(
-            f"too few replicas have room for this write: the disks of {nodes} are full"
-        )
 
 
 def _update(md5: hashlib._Hash, sha: hashlib._Hash | None, sums: BlockSums, chunk: bytes) -> None:

@@ -5,6 +5,7 @@ with the other replicas; when the filesystem grows again the node gets every wri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
@@ -38,19 +39,28 @@ def mount_tmpfs(path: Path, size: str) -> None:
         pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip()}")
 
 
-@pytest.fixture
-def full_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    data = tmp_path_factory.mktemp("full")
-    mount_tmpfs(data / FULL, "24m")
+@contextlib.contextmanager
+def small_disks(data: Path, sizes: dict[str, str], **env: str) -> Iterator[DevCluster]:
+    """A dev cluster whose named nodes keep their data on tmpfs mounts of those sizes."""
+    for node, size in sizes.items():
+        mount_tmpfs(data / node, size)
     cluster = DevCluster(data, port=0)
-    cluster.env.update({"SHARDGATE_GATEWAY_REPAIR_INTERVAL": "1"})
+    cluster.env.update(env)
     try:
         cluster.start()
         yield cluster
     finally:
         cluster.stop()
-        subprocess.run(["umount", str(data / FULL)], check=False)
+        for node in sizes:
+            subprocess.run(["umount", str(data / node)], check=False)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def full_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    data = tmp_path_factory.mktemp("full")
+    with small_disks(data, {FULL: "24m"}, SHARDGATE_GATEWAY_REPAIR_INTERVAL="1") as cluster:
+        yield cluster
 
 
 def leftovers(cluster: DevCluster) -> list[str]:
@@ -131,17 +141,8 @@ async def test_a_full_node_answers_507_keeps_nothing_partial_and_recovers(
 @pytest.fixture
 def two_full_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     data = tmp_path_factory.mktemp("twofull")
-    for node in ("n2", "n3"):
-        mount_tmpfs(data / node, "8m")
-    cluster = DevCluster(data, port=0)
-    try:
-        cluster.start()
+    with small_disks(data, {"n2": "8m", "n3": "8m"}) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        for node in ("n2", "n3"):
-            subprocess.run(["umount", str(data / node)], check=False)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.mark.slow
