@@ -23,7 +23,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bench.memserver import object_routes
-from gateway.node_http import NodeConnections
+from gateway.http_wire import Broken
+from gateway.node_http import NodeConnections, Unreachable
 
 W = 2  # acknowledgements before the gateway answers, as shardgate's default
 DATA = web.AppKey("data", Path)
@@ -43,9 +44,10 @@ def _write_sync(data: Path, name: str, body: bytes) -> None:
     try:
         os.write(fd, body)
         os.fsync(fd)
+        os.rename(tmp, data / "objects" / name)
     finally:
         os.close(fd)
-    os.rename(tmp, data / "objects" / name)
+        tmp.unlink(missing_ok=True)
     _fsync_dir(data / "objects")
 
 
@@ -86,13 +88,17 @@ async def node_delete(request: web.Request) -> web.Response:
 
 
 async def _send(request: web.Request, node: str, method: str, body: bytes = b"") -> int:
-    response = await request.app[CONNECTIONS].request(
-        node, method, request.path, {}, body, stall=30.0
-    )
+    """The node's status; 599 if the exchange broke (a failed replica, as the gateway counts)."""
     try:
-        await response.read()
-    finally:
-        response.release()
+        response = await request.app[CONNECTIONS].request(
+            node, method, request.path, {}, body, stall=30.0
+        )
+        try:
+            await response.read()
+        finally:
+            response.release()
+    except (Broken, Unreachable, OSError, TimeoutError, ValueError):
+        return 599
     return response.status
 
 

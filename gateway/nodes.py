@@ -317,7 +317,8 @@ class NodeClient:
         if response.status == 200:
             return int(response.headers.get("Content-Length", "0"))
         if response.status == 404:
-            return 0 if TOMBSTONE_HEADER in response.headers else None
+            # A node answers "deleted" whatever its tombstone's age: only one as new counts.
+            return 0 if response.headers.get(TOMBSTONE_HEADER, "") >= version else None
         raise NodeFailed(node, f"HEAD answered {response.status}", response.status)
 
     async def push(

@@ -67,16 +67,18 @@ class Slot:
                 self.task.cancel()
 
 
-def need_quorum(slots: list[Slot], need: int) -> None:
+def need_quorum(slots: list[Slot], need: int, missed: int) -> None:
+    """Raise unless `need` replicas still take the write (`missed`: primaries no node took)."""
     if sum(not slot.feed.closed for slot in slots) < need:
-        raise_if_full(slots)
+        raise_if_full(slots, missed)
         raise QuorumNotReached("too many replicas failed during the upload")
 
 
-def raise_if_full(slots: list[Slot]) -> None:
-    """A quorum lost only to full disks is a 507 for the operator, not a 503 to retry at once."""
+def raise_if_full(slots: list[Slot], missed: int) -> None:
+    """A quorum lost only to full disks is a 507 for the operator, not a 503 to retry at once;
+    one a down node helped lose (`missed`) is a 503 still: a retry may find it back."""
     failed = [slot for slot in slots if slot.feed.closed]
-    if failed and all(slot.full for slot in failed):
+    if failed and not missed and all(slot.full for slot in failed):
         nodes = ", ".join(slot.node.id for slot in failed)
         raise InsufficientStorage(
             f"too few replicas have room for this write: the disks of {nodes} are full"

@@ -117,7 +117,7 @@ class ReplicatedWriter:
         early = self._late.room() and not req.create_only
         fan = asyncio.ensure_future(fan_out(slots, stream, need, timeout=None, early=early))
         try:
-            etag, sha256, total, last = await self._broadcast(body, slots, need, req)
+            etag, sha256, total, last = await self._broadcast(body, slots, need, req, len(missed))
         except BaseException:
             # No replica has the trailer, so none can commit: cut every stream rather than end
             # it, or a body sent chunked could end on bytes that pass for a trailer.
@@ -125,7 +125,7 @@ class ReplicatedWriter:
             await asyncio.gather(fan, return_exceptions=True)
             raise
         try:
-            await self._offer(last, slots, need)
+            await self._offer(last, slots, need, len(missed))
             await self._end(slots)
             result = await fan
         except (QuorumNotReached, InsufficientStorage):
@@ -184,7 +184,7 @@ class ReplicatedWriter:
             self._metrics.quorum_failures.labels("put").inc()
             if len(good) < len(result.ok):
                 raise ReplicaMismatch("replicas received different bytes; the write was withdrawn")
-            raise_if_full(slots)
+            raise_if_full(slots, len(missed))
             raise QuorumNotReached(
                 f"{len(good)} of {len(slots)} replica writes succeeded; {need} needed"
             )
@@ -237,7 +237,12 @@ class ReplicatedWriter:
             raise
 
     async def _broadcast(
-        self, body: AsyncIterable[bytes], slots: list[Slot], need: int, req: WriteRequest
+        self,
+        body: AsyncIterable[bytes],
+        slots: list[Slot],
+        need: int,
+        req: WriteRequest,
+        missed: int,
     ) -> tuple[str, str | None, int, bytes]:
         """Hand every chunk but the last to every live replica; returns the md5, sha256 and
         size sent, and the last chunk with the trailer that vouches for them appended.
@@ -265,7 +270,7 @@ class ReplicatedWriter:
                 # a chunk.
                 hashing = loop.run_in_executor(None, _update, md5, sha, sums, chunk)
             if held is not None:
-                await self._offer(held, slots, need)
+                await self._offer(held, slots, need, missed)
             if hashing is not None:
                 await hashing
             held = chunk
@@ -285,13 +290,13 @@ class ReplicatedWriter:
         trailer = encode_trailer(etag, sums.digest())
         # Replicas that fail while the client sends its last bytes must leave no quorum to
         # commit: checked here, the streams are cut before any replica has the trailer.
-        need_quorum(slots, need)
+        need_quorum(slots, need, missed)
         return etag, sha256, total, trailer if held is None else held + trailer
 
-    async def _offer(self, chunk: bytes, slots: list[Slot], need: int) -> None:
+    async def _offer(self, chunk: bytes, slots: list[Slot], need: int, missed: int) -> None:
         for slot in slots:
             await slot.offer(chunk, self._stall)
-        need_quorum(slots, need)
+        need_quorum(slots, need, missed)
 
     async def _end(self, slots: list[Slot]) -> None:
         """End each body of undeclared length; one of declared length ended with its last byte."""

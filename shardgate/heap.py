@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+from collections.abc import Mapping
 
 from shardgate.config import MiB
 
@@ -15,12 +16,14 @@ log = logging.getLogger(__name__)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
 MMAP_THRESHOLD = 4 * MiB  # above any chunk: chunks come from the heap, reused
 TRIM_THRESHOLD = 16 * MiB  # free memory an arena keeps at its top before it goes back
-OPERATOR_SET = ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+OPERATOR_SET = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
-def tune_allocator() -> bool:
+def tune_allocator(environ: Mapping[str, str] = os.environ) -> bool:
     """Apply the thresholds above unless the operator set glibc's own; whether they apply."""
-    if any(name in os.environ for name in OPERATOR_SET):
+    if any(name in environ for name in OPERATOR_SET) or "glibc.malloc." in environ.get(
+        "GLIBC_TUNABLES", ""
+    ):
         log.info("malloc thresholds left as the environment sets them")
         return False
     try:

@@ -42,11 +42,11 @@ def mount_tmpfs(path: Path, size: str) -> None:
 @contextlib.contextmanager
 def small_disks(data: Path, sizes: dict[str, str], **env: str) -> Iterator[DevCluster]:
     """A dev cluster whose named nodes keep their data on tmpfs mounts of those sizes."""
-    for node, size in sizes.items():
-        mount_tmpfs(data / node, size)
     cluster = DevCluster(data, port=0)
     cluster.env.update(env)
     try:
+        for node, size in sizes.items():
+            mount_tmpfs(data / node, size)
         cluster.start()
         yield cluster
     finally:

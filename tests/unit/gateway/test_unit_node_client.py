@@ -136,6 +136,7 @@ async def test_a_repair_push_may_outlast_the_io_timeout_by_the_objects_size() ->
     [
         (200, "", 4096),
         (404, "X-Shardgate-Tombstone: v3\r\n", 0),
+        (404, "X-Shardgate-Tombstone: v0\r\n", None),  # deleted, but before that version
         (404, "X-Shardgate-Version: v0\r\n", None),
     ],
 )

@@ -149,6 +149,17 @@ async def test_a_quorum_lost_to_a_full_disk_and_another_failure_stays_a_503() ->
     assert client.visible() == set()
 
 
+async def test_a_quorum_a_down_node_helped_lose_stays_a_503_though_a_disk_is_full() -> None:
+    # The down node may be back on a retry: only a quorum lost to full disks alone is a 507.
+    client = FakeClient({PRIMARIES[0]: "full_mid"})
+    health = FakeHealth({PRIMARIES[1], *HANDOFFS})  # no handoff left to stand in for it
+    data = body_of(256 * KiB)
+    with pytest.raises(QuorumNotReached) as refused:
+        await write(make_writer(client, health)[0], data, size=len(data))
+    assert refused.value.status == 503
+    assert client.visible() == set()
+
+
 async def test_whole_body_without_its_trailer_commits_nothing_when_quorum_fails() -> None:
     data = body_of(12 * KiB)
 

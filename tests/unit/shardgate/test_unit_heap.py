@@ -53,3 +53,9 @@ def test_an_untuned_process_maps_each_chunk_apart() -> None:
 
 def test_the_operators_glibc_settings_are_left_alone() -> None:
     assert from_heap("tune", MALLOC_MMAP_THRESHOLD_="131072") == ("False", "False")
+
+
+def test_tunables_for_other_parts_of_glibc_do_not_turn_it_off() -> None:
+    assert from_heap("tune", GLIBC_TUNABLES="glibc.pthread.rseq=0") == ("True", "True")
+    tunables = "glibc.pthread.rseq=0:glibc.malloc.mmap_threshold=131072"
+    assert from_heap("tune", GLIBC_TUNABLES=tunables) == ("False", "False")
