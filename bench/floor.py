@@ -1,5 +1,5 @@
 """`python -m bench.floor`: shardgate, the bare floor of its shape in Python
-(bench.floor_servers) and SeaweedFS's filer, interleaved on the small and medium workloads for
+(bench.floor_servers) and SeaweedFS's filer, interleaved on the benchmark's workloads for
 several rounds; prints each run, then the medians, ratios to SeaweedFS and server CPU per op.
 It answers how much of shardgate's gap to SeaweedFS its features cost and how much any Python
 gateway with three fsyncing replicas pays. Every process it starts is stopped on exit."""
@@ -32,6 +32,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each count")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(w.name for w in FULL),
+        help="comma-separated workloads to run (default: all of them)",
+    )
     parser.add_argument("--raw", type=Path, help="write every run's record here (JSON)")
     return parser.parse_args(argv)
 
@@ -74,9 +79,11 @@ def summary(runs: list[RunRecord], workloads: list[str]) -> str:
     return "\n".join(_table(header, rows))
 
 
-async def _rounds(targets: list[Target], rounds: int, scale: float) -> list[RunRecord]:
+async def _rounds(
+    targets: list[Target], rounds: int, scale: float, names: list[str]
+) -> list[RunRecord]:
     payload, runs = Payload(), []
-    workloads = [w for w in FULL if w.name in ("small", "medium")]
+    workloads = [w for w in FULL if w.name in names]
     for round_no in range(1, rounds + 1):
         for workload in workloads:
             scaled = type(workload)(
@@ -95,6 +102,10 @@ async def _rounds(targets: list[Target], rounds: int, scale: float) -> list[RunR
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    names = args.workloads.split(",")
+    unknown = set(names) - {w.name for w in FULL}
+    if unknown:
+        raise SystemExit(f"unknown workloads: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="shardgate-floor-") as tmp:
         targets: list[Target] = [
             ShardgateTarget(Path(tmp, "shardgate")),
@@ -105,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             for target in targets:
                 log(f"starting {target.label}")
                 stack.enter_context(target)
-            runs = uvloop.run(_rounds(targets, args.rounds, args.scale))
+            runs = uvloop.run(_rounds(targets, args.rounds, args.scale, names))
     if args.raw is not None:
         args.raw.write_text(json.dumps([run.to_json() for run in runs], indent=1) + "\n")
-    print(summary(runs, ["small", "medium"]))
+    print(summary(runs, names))
     return 0
 
 

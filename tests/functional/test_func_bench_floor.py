@@ -1,6 +1,7 @@
-"""bench.floor_servers, the floor bench/ANALYSIS.md reads shardgate's small figures against,
-does the work it claims: three replicas of every body on disk, W=2 acknowledgements before the
-answer, the md5 as the ETag, a GET of the same bytes, a DELETE from every replica."""
+"""bench.floor_servers, the floor bench/ANALYSIS.md reads shardgate's figures against, does the
+work it claims: three replicas of every body on disk, W=2 acknowledgements before the answer,
+the md5 as the ETag, a GET of the same bytes, a DELETE from every replica; bodies longer than a
+chunk streamed both ways, and a replica that is down does not stop the others."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -17,8 +19,15 @@ from aiohttp.test_utils import TestServer
 from bench.floor_servers import gateway_app, node_app
 
 
+@dataclass
+class Floor:
+    url: str
+    dirs: list[Path]
+    nodes: list[TestServer]
+
+
 @pytest.fixture
-async def floor(tmp_path: Path) -> AsyncIterator[tuple[str, list[Path]]]:
+async def floor(tmp_path: Path) -> AsyncIterator[Floor]:
     dirs = [tmp_path / f"n{index}" for index in range(3)]
     nodes = [TestServer(node_app(data)) for data in dirs]
     for server in nodes:
@@ -26,7 +35,7 @@ async def floor(tmp_path: Path) -> AsyncIterator[tuple[str, list[Path]]]:
     gateway = TestServer(gateway_app([str(server.make_url("")).rstrip("/") for server in nodes]))
     await gateway.start_server()
     try:
-        yield str(gateway.make_url("")).rstrip("/"), dirs
+        yield Floor(str(gateway.make_url("")).rstrip("/"), dirs, nodes)
     finally:
         for server in [gateway, *nodes]:
             await server.close()
@@ -37,21 +46,25 @@ def replicas(dirs: list[Path], key: str) -> list[bytes]:
     return [(d / "objects" / name).read_bytes() for d in dirs if (d / "objects" / name).exists()]
 
 
-async def test_a_put_lands_on_every_replica_and_reads_back(
-    floor: tuple[str, list[Path]],
-) -> None:
-    url, dirs = floor
-    body = os.urandom(5000)
+async def settled(dirs: list[Path], key: str, count: int) -> list[bytes]:
+    """The replicas once `count` of them are on disk (the last finishes after the answer)."""
+    for _ in range(250):
+        if len(found := replicas(dirs, key)) == count:
+            return found
+        await asyncio.sleep(0.02)
+    return replicas(dirs, key)
+
+
+@pytest.mark.parametrize("size", [5000, 9 * 1024 * 1024 + 5], ids=["whole", "streamed"])
+async def test_a_put_lands_on_every_replica_and_reads_back(floor: Floor, size: int) -> None:
+    url, dirs = floor.url, floor.dirs
+    body = os.urandom(size)
     async with aiohttp.ClientSession() as session:
         async with session.put(f"{url}/o/a/b.bin", data=body) as resp:
             assert resp.status == 201
-            assert await resp.json() == {"etag": hashlib.md5(body).hexdigest(), "size": 5000}
+            assert await resp.json() == {"etag": hashlib.md5(body).hexdigest(), "size": size}
         assert len(replicas(dirs, "a/b.bin")) >= 2  # answered at W
-        for _ in range(100):
-            if len(replicas(dirs, "a/b.bin")) == 3:
-                break
-            await asyncio.sleep(0.02)
-        assert replicas(dirs, "a/b.bin") == [body] * 3
+        assert await settled(dirs, "a/b.bin", 3) == [body] * 3
         async with session.get(f"{url}/o/a/b.bin") as resp:
             assert (resp.status, await resp.read()) == (200, body)
         async with session.delete(f"{url}/o/a/b.bin") as resp:
@@ -64,3 +77,16 @@ async def test_a_put_lands_on_every_replica_and_reads_back(
         async with session.get(f"{url}/o/a/b.bin") as resp:
             assert resp.status == 404
         assert all(not list((d / "tmp").iterdir()) for d in dirs), "no temp file left behind"
+
+
+async def test_a_streamed_put_goes_on_when_a_replica_is_down(floor: Floor) -> None:
+    await floor.nodes[0].close()
+    body = os.urandom(5 * 1024 * 1024)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(f"{floor.url}/o/k", data=body) as resp,
+    ):
+        assert resp.status == 201
+        assert (await resp.json())["etag"] == hashlib.md5(body).hexdigest()
+    assert await settled(floor.dirs, "k", 2) == [body] * 2
+    assert replicas(floor.dirs[:1], "k") == []
