@@ -19,7 +19,7 @@ import asyncio
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,12 +30,13 @@ from gateway.http_wire import Broken
 from gateway.node_http import NodeConnections, Unreachable
 from shardgate.streams import sized_chunks
 from storage_node.disk import FLUSH_THREADS
-from storage_node.disk_io import flush_behind, start_writeback
+from storage_node.disk_io import flush_behind, run_to_end, start_writeback
 
 W = 2  # acknowledgements before the gateway answers, as shardgate's default
 CHUNK = 1024 * 1024  # a shardgate node's chunk_size: longer bodies stream
 WRITEBACK = 8 * CHUNK  # as shardgate's nodes: writeback started, and a flush asked for, this often
 RELAY = 256 * 1024  # a streamed GET's pieces, as shardgate's gateway relays them
+STALL = 30.0  # a peer or client that sends nothing this long is cut off
 DATA = web.AppKey("data", Path)
 POOL = web.AppKey("pool", ThreadPoolExecutor)
 FLUSHES = web.AppKey("flushes", ThreadPoolExecutor)
@@ -112,22 +113,28 @@ def _delete_sync(data: Path, name: str) -> None:
     _fsync_dir(data / "objects")
 
 
+def _whole(request: web.Request) -> bool:
+    """A body short enough to read whole: its declared length is at most one chunk."""
+    return request.content_length is not None and request.content_length <= CHUNK
+
+
 async def node_put(request: web.Request) -> web.Response:
-    app, loop = request.app, asyncio.get_running_loop()
-    if (request.content_length or 0) <= CHUNK:
+    app = request.app
+    pool = app[POOL]
+    if _whole(request):
         body = await request.read()
-        await loop.run_in_executor(
-            app[POOL], _write_sync, app[DATA], app[FLUSHES], _name(request), body
-        )
+        await run_to_end(pool.submit(_write_sync, app[DATA], app[FLUSHES], _name(request), body))
         return web.json_response({"size": len(body)}, status=201)
-    replica = await loop.run_in_executor(app[POOL], _Replica, app[DATA], app[FLUSHES])
+    # Each step runs to its end even if the request is cancelled, so the file is never closed
+    # under a write still on a thread.
+    replica = await run_to_end(pool.submit(_Replica, app[DATA], app[FLUSHES]))
     try:
-        async for chunk in sized_chunks(request.content, CHUNK):
-            await loop.run_in_executor(app[POOL], replica.append, chunk)
+        async for chunk in sized_chunks(request.content, CHUNK, STALL):
+            await run_to_end(pool.submit(replica.append, chunk))
     except BaseException:
-        await loop.run_in_executor(app[POOL], replica.close)
+        await run_to_end(pool.submit(replica.close))
         raise
-    await loop.run_in_executor(app[POOL], replica.finish, _name(request))
+    await run_to_end(pool.submit(replica.finish, _name(request)))
     return web.json_response({"size": replica.size}, status=201)
 
 
@@ -159,7 +166,7 @@ async def _send(
     """The node's status; 599 if the exchange broke (a failed replica, as the gateway counts)."""
     try:
         response = await request.app[CONNECTIONS].request(
-            node, method, request.path, headers or {}, body, stall=30.0
+            node, method, request.path, headers or {}, body, stall=STALL
         )
         try:
             await response.read()
@@ -203,39 +210,50 @@ async def _feed(request: web.Request, node: str, queue: asyncio.Queue[bytes | No
             yield chunk
         ended = True
 
-    length = str(request.content_length)
-    status = await _send(request, node, "PUT", body(), {"Content-Length": length})
-    while not ended and await queue.get() is not None:
-        pass
-    return status
+    length = request.content_length
+    headers = {} if length is None else {"Content-Length": str(length)}
+    try:
+        return await _send(request, node, "PUT", body(), headers)
+    finally:
+        current = asyncio.current_task()
+        while not (ended or (current is not None and current.cancelling())):
+            ended = await queue.get() is None
 
 
 async def _stream_put(request: web.Request) -> tuple[str, int, int]:
     """Relay a long body to every replica chunk by chunk, hashing each on the hasher's thread
     while the previous one goes out; the md5, the size and the acknowledgements."""
-    loop = asyncio.get_running_loop()
-    queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(2) for _ in request.app[NODES]]
+    loop, nodes = asyncio.get_running_loop(), request.app[NODES]
+    queues: list[asyncio.Queue[bytes | None]] = [asyncio.Queue(2) for _ in nodes]
     tasks = [
         asyncio.create_task(_feed(request, node, queue))
-        for node, queue in zip(request.app[NODES], queues, strict=True)
+        for node, queue in zip(nodes, queues, strict=True)
     ]
     md5, size = hashlib.md5(usedforsecurity=False), 0
     hashed: asyncio.Future[None] = loop.create_future()
     hashed.set_result(None)
-    async for chunk in sized_chunks(request.content, CHUNK):
+    try:
+        async for chunk in sized_chunks(request.content, CHUNK, STALL):
+            await hashed
+            hashed = loop.run_in_executor(request.app[HASHER], md5.update, chunk)
+            size += len(chunk)
+            for queue in queues:
+                await queue.put(chunk)
         await hashed
-        hashed = loop.run_in_executor(request.app[HASHER], md5.update, chunk)
-        size += len(chunk)
-        for queue in queues:
-            await queue.put(chunk)
-    await hashed
+    except BaseException:
+        # The client's body broke off: the replicas' requests go too, so each node drops its
+        # temp file rather than wait for bytes that will never come.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     for queue in queues:
         await queue.put(None)
     return md5.hexdigest(), size, await _acks(request, tasks)
 
 
 async def gateway_put(request: web.Request) -> web.Response:
-    if (request.content_length or 0) <= CHUNK:
+    if _whole(request):
         body = await request.read()
         etag, size = hashlib.md5(body, usedforsecurity=False).hexdigest(), len(body)
         acks = await _at_w(request, "PUT", body)
@@ -249,7 +267,7 @@ async def gateway_put(request: web.Request) -> web.Response:
 async def gateway_get(request: web.Request) -> web.StreamResponse:
     nodes = request.app[NODES]
     node = nodes[int(_name(request)[:8], 16) % len(nodes)]
-    response = await request.app[CONNECTIONS].request(node, "GET", request.path, {}, stall=30.0)
+    response = await request.app[CONNECTIONS].request(node, "GET", request.path, {}, stall=STALL)
     try:
         if response.status != 200:
             raise web.HTTPNotFound()
@@ -280,14 +298,28 @@ def node_app(data: Path) -> web.Application:
     app[DATA] = data
     app[POOL] = ThreadPoolExecutor(32)  # as a shardgate node's disk threads
     app[FLUSHES] = ThreadPoolExecutor(FLUSH_THREADS)
+    app.on_cleanup.append(_shut_down(POOL, FLUSHES))
     app.add_routes(object_routes(node_put, node_get, node_delete))
     return app
+
+
+def _shut_down(
+    *pools: web.AppKey[ThreadPoolExecutor],
+) -> Callable[[web.Application], Awaitable[None]]:
+    """A cleanup that stops the app's thread pools once their jobs end."""
+
+    async def shut_down(app: web.Application) -> None:
+        for pool in pools:
+            app[pool].shutdown(wait=True)
+
+    return shut_down
 
 
 def gateway_app(nodes: list[str]) -> web.Application:
     app = web.Application(client_max_size=CHUNK)
     app[NODES] = nodes
     app[HASHER] = ThreadPoolExecutor(1, thread_name_prefix="md5")
+    app.on_cleanup.append(_shut_down(HASHER))
     app[LATE] = set()
 
     async def connections(app: web.Application) -> AsyncIterator[None]:

@@ -49,20 +49,27 @@ async def network_reads(
         yield data
 
 
-async def joined(pieces: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
-    """`pieces` regrouped into chunks of at least `size` bytes (the last may be shorter)."""
+async def grouped(pieces: AsyncIterable[bytes], size: int) -> AsyncIterator[list[bytes]]:
+    """`pieces` in groups of at least `size` bytes (the last may be shorter), left as they came:
+    a consumer that takes a group piece by piece copies nothing to join them."""
     held: list[bytes] = []
     count = 0
     async for data in pieces:
         held.append(data)
         count += len(data)
         if count >= size:
-            # Cutting at exactly `size` would copy every byte twice more (the slice and the
-            # rest); joining once, or passing a big enough read through, copies it at most once.
-            yield data if len(held) == 1 else b"".join(held)
+            yield held
             held, count = [], 0
     if held:
-        yield b"".join(held)
+        yield held
+
+
+async def joined(pieces: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """`pieces` regrouped into chunks of at least `size` bytes (the last may be shorter)."""
+    async for group in grouped(pieces, size):
+        # Cutting at exactly `size` would copy every byte twice more (the slice and the rest);
+        # joining once, or passing a big enough read through, copies it at most once.
+        yield group[0] if len(group) == 1 else b"".join(group)
 
 
 def decoded_length(request: web.Request) -> int | None:

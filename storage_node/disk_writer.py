@@ -49,7 +49,7 @@ class DiskWriter:
         self._hash = obj_hash
         self._path = path
         self._fh: IO[bytes] | None = None
-        self._held: bytes | None = None
+        self._held: tuple[bytes, ...] | None = None
         self._job: Future[Any] | None = None
         # A vouched copy is checked by its block sums: md5 is the costliest pass over the bytes.
         # So is an early copy, whose md5 its source vouches for when the commit publishes it.
@@ -89,19 +89,21 @@ class DiskWriter:
                 self._append(self._fh, held)
         return self._fh
 
-    def _append(self, fh: IO[bytes], chunk: bytes) -> None:
-        fh.write(chunk)
-        if self._md5 is not None:
-            self._md5.update(chunk)
-        self._blocks.update(chunk)
-        if self._sha256 is not None:
-            self._sha256.update(chunk)
+    def _append(self, fh: IO[bytes], pieces: tuple[bytes, ...]) -> None:
+        for piece in pieces:
+            fh.write(piece)
+            if self._md5 is not None:
+                self._md5.update(piece)
+            self._blocks.update(piece)
+            if self._sha256 is not None:
+                self._sha256.update(piece)
 
     @storage_errors
-    def _write_sync(self, chunk: bytes) -> None:
+    def _write_sync(self, pieces: tuple[bytes, ...]) -> None:
         fh = self._file()
-        self._append(fh, chunk)
-        written = self._size + len(chunk)  # writes are awaited one at a time: _size is stable
+        self._append(fh, pieces)
+        # Writes are awaited one at a time: _size is stable.
+        written = self._size + sum(map(len, pieces))
         if self._store.fsync and written - self._writeback_from >= WRITEBACK_BYTES:
             fh.flush()
             start_writeback(fh.fileno(), self._writeback_from, written - self._writeback_from)
@@ -122,14 +124,18 @@ class DiskWriter:
         if self._flushing is not None:
             self._flushing.cancel()
 
-    async def write(self, chunk: bytes) -> None:
-        if len(self.head) < HEAD_BYTES:
-            self.head += chunk[: HEAD_BYTES - len(self.head)]
+    async def write(self, *pieces: bytes) -> None:
+        """Append a chunk, whole or as the network reads it came in, which are not joined: a
+        join would copy every byte once more."""
+        for piece in pieces:
+            if len(self.head) >= HEAD_BYTES:
+                break
+            self.head += piece[: HEAD_BYTES - len(self.head)]
         if self._fh is None and self._held is None:
-            self._held = chunk
+            self._held = pieces
         else:
-            await self._run(self._write_sync, chunk)
-        self._size += len(chunk)
+            await self._run(self._write_sync, pieces)
+        self._size += sum(map(len, pieces))
 
     def _etag(self) -> str:
         if self._vouched is not None:

@@ -27,8 +27,9 @@ class MemoryWriter:
     def bytes_written(self) -> int:
         return len(self._buffer)
 
-    async def write(self, chunk: bytes) -> None:
-        self._buffer += chunk
+    async def write(self, *pieces: bytes) -> None:
+        for piece in pieces:
+            self._buffer += piece
 
     async def commit(self, new: NewVersion, expected_size: int | None = None) -> ObjectMeta:
         if expected_size is not None and expected_size != len(self._buffer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterable, Callable
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
@@ -25,7 +26,7 @@ from shardgate.internal_api import (
     meta_from_headers,
     meta_headers,
 )
-from shardgate.streams import joined, network_reads
+from shardgate.streams import grouped, network_reads
 from shardgate.unsent_limit import limit_unsent
 from shardgate.versions import is_version, version_to_timestamp
 from shardgate.vouch_trailer import TRAILER_KIND, TRAILER_SIZE, TrailerSplit
@@ -43,6 +44,7 @@ from storage_node.errors import (
 )
 from storage_node.keys import CONFIG, INLINE_READS, METRICS, QUARANTINE, STORE
 from storage_node.records import NewVersion, ObjectMeta, Vouched
+from storage_node.store import ObjectWriter
 from storage_node.verified import CheckedFile, checked_bytes
 
 log = logging.getLogger(__name__)
@@ -92,12 +94,10 @@ async def put_object(request: web.Request) -> web.Response:
         config = request.app[CONFIG]
         reads = network_reads(request.content, config.body_idle_timeout)
         if split is not None:
-            # The trailer comes off the network reads, before they are joined: cut from a
-            # joined chunk, it copied the whole last chunk (13% of a node's medium PUT CPU).
+            # The trailer comes off the network reads: cut from a joined chunk, it copied the
+            # whole last chunk (13% of a node's medium PUT CPU).
             reads = split.strip(reads)
-        async for chunk in joined(reads, config.chunk_size):
-            await writer.write(chunk)
-            metrics.bytes_received.inc(len(chunk))
+        await write_reads(writer, reads, config.chunk_size, metrics.bytes_received.inc)
         expected = request.content_length
         if split is not None:
             if split.trailer is None:
@@ -119,6 +119,16 @@ async def put_object(request: web.Request) -> web.Response:
         metrics.writes_in_progress.dec()
     metrics.commits.labels("version", "committed").inc()
     return web.json_response(meta.listing_entry(), status=201)
+
+
+async def write_reads(
+    writer: ObjectWriter, reads: AsyncIterable[bytes], size: int, received: Callable[[int], object]
+) -> None:
+    """Write a body's network reads in groups of at least `size` bytes, unjoined: joining them,
+    and the block sums' slices of a joined chunk, took 14% of a node's CPU in the large PUT."""
+    async for group in grouped(reads, size):
+        await writer.write(*group)
+        received(sum(map(len, group)))
 
 
 def _trailer_split(request: web.Request) -> TrailerSplit | None:

@@ -19,11 +19,12 @@ from shardgate.internal_api import (
     SOURCE_HEADER,
     decode_key,
 )
-from shardgate.streams import sized_chunks
+from shardgate.streams import network_reads
 from shardgate.versions import is_version
 from storage_node.direct import disk_store
 from storage_node.errors import BadDigest, BadRequest, NoSuchUpload
 from storage_node.keys import CONFIG, METRICS, PEERS
+from storage_node.objects import write_reads
 from storage_node.records import NewVersion, ObjectMeta, PendingUpload
 
 
@@ -77,11 +78,8 @@ async def receive_copy(request: web.Request) -> web.Response:
     try:
         writer = await store.create_writer(template.partition, template.obj_hash, md5=False)
         try:
-            async for chunk in sized_chunks(
-                request.content, config.chunk_size, config.body_idle_timeout
-            ):
-                await writer.write(chunk)
-                metrics.bytes_received.inc(len(chunk))
+            reads = network_reads(request.content, config.body_idle_timeout)
+            await write_reads(writer, reads, config.chunk_size, metrics.bytes_received.inc)
             upload = await writer.commit_pending(replace(template, received=time.time()))
         finally:
             await writer.abort()

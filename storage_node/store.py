@@ -26,7 +26,8 @@ class ObjectWriter(Protocol):
     @property
     def bytes_written(self) -> int: ...
 
-    async def write(self, chunk: bytes) -> None: ...
+    async def write(self, *pieces: bytes) -> None:
+        """Append a chunk, whole or as the network reads it came in."""
 
     def vouch(self, vouched: Vouched) -> None:
         """What the sender vouches for, learnt only at the body's end; checked at commit."""

@@ -1,7 +1,8 @@
 """bench.floor_servers, the floor bench/ANALYSIS.md reads shardgate's figures against, does the
 work it claims: three replicas of every body on disk, W=2 acknowledgements before the answer,
 the md5 as the ETag, a GET of the same bytes, a DELETE from every replica; bodies longer than a
-chunk streamed both ways, and a replica that is down does not stop the others."""
+chunk streamed both ways, and a replica that is down, or breaks off part-way, does not stop the
+others."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bench.floor_servers import gateway_app, node_app
+from bench.floor_servers import CHUNK, gateway_app, node_app
 
 
 @dataclass
@@ -90,3 +92,31 @@ async def test_a_streamed_put_goes_on_when_a_replica_is_down(floor: Floor) -> No
         assert (await resp.json())["etag"] == hashlib.md5(body).hexdigest()
     assert await settled(floor.dirs, "k", 2) == [body] * 2
     assert replicas(floor.dirs[:1], "k") == []
+
+
+async def test_a_replica_that_breaks_off_part_way_does_not_stop_the_others(tmp_path: Path) -> None:
+    async def breaks_off(request: web.Request) -> web.Response:
+        await request.content.readexactly(CHUNK)
+        raise RuntimeError("this replica fails after its first chunk")
+
+    broken = web.Application()
+    broken.router.add_put("/o/{key:.+}", breaks_off)
+    dirs = [tmp_path / "n0", tmp_path / "n1"]
+    nodes = [TestServer(broken), *(TestServer(node_app(data)) for data in dirs)]
+    for server in nodes:
+        await server.start_server()
+    gateway = TestServer(gateway_app([str(server.make_url("")).rstrip("/") for server in nodes]))
+    await gateway.start_server()
+    body = os.urandom(6 * CHUNK + 3)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.put(f"{str(gateway.make_url('')).rstrip('/')}/o/k", data=body) as resp,
+        ):
+            assert resp.status == 201
+            assert (await resp.json())["etag"] == hashlib.md5(body).hexdigest()
+        assert await settled(dirs, "k", 2) == [body] * 2
+        assert all(not list((d / "tmp").iterdir()) for d in dirs)
+    finally:
+        for server in [gateway, *nodes]:
+            await server.close()

@@ -1,5 +1,6 @@
 """shardgate.streams: sized_chunks regroups a body into chunks of at least `size` bytes, with
-each byte copied at most once, and cuts off a sender that goes quiet; decoded_length is a
+each byte copied at most once, grouped hands the reads on in such groups without a copy, and a
+sender that goes quiet is cut off; decoded_length is a
 body's length only where the header states the bytes a handler reads."""
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from aiohttp.streams import EMPTY_PAYLOAD, EmptyStreamReader
 from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
-from shardgate.streams import BodyTimeout, decoded_length, network_reads, sized_chunks
+from shardgate.streams import (
+    BodyTimeout,
+    decoded_length,
+    grouped,
+    network_reads,
+    sized_chunks,
+)
 
 SIZE = 1000
 
@@ -54,6 +61,24 @@ async def test_a_read_of_at_least_size_passes_through_uncopied() -> None:
 async def test_small_reads_are_joined_once_size_is_reached() -> None:
     chunks = await collect(sized_chunks(reader_of([b"a" * 400, b"b" * 400, b"c" * 400]), SIZE))
     assert chunks == [b"a" * 400 + b"b" * 400 + b"c" * 400]
+
+
+async def pieces_of(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+@pytest.mark.parametrize("seed", range(50))
+async def test_groups_hand_on_the_reads_themselves_in_runs_of_at_least_size(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = [rng.randbytes(rng.randrange(1, 3 * SIZE)) for _ in range(rng.randrange(0, 12))]
+    groups = [group async for group in grouped(pieces_of(pieces), SIZE)]
+    flat = [piece for group in groups for piece in group]
+    assert len(flat) == len(pieces)
+    assert all(got is sent for got, sent in zip(flat, pieces, strict=True))  # nothing copied
+    for group in groups[:-1]:
+        assert sum(map(len, group)) >= SIZE > sum(map(len, group[:-1]))
+    assert all(groups)
 
 
 async def test_the_chunk_ends_of_a_chunked_body_do_not_end_it() -> None:

@@ -12,6 +12,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,26 @@ async def test_the_held_chunk_goes_first_when_a_second_arrives(
     data = b"first second third"
     assert stored_bytes(store, V1) == data
     assert meta.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+async def test_a_chunk_given_as_its_network_reads_is_stored_as_if_whole(
+    store: DiskStore, counted: CountingPool
+) -> None:
+    # Reads that straddle the 1 MiB blocks, as a node's PUT hands them over unjoined.
+    body = os.urandom(2 * BLOCK_SIZE + 5000)
+    cuts = [0, 300_000, BLOCK_SIZE - 7, BLOCK_SIZE + 70_000, 2 * BLOCK_SIZE + 1, len(body)]
+    reads = [body[start:end] for start, end in pairwise(cuts)]
+    writer = await store.create_writer(PART, HASH, sha256=True)
+    await writer.write(*reads[:3])
+    await writer.write(*reads[3:])
+    assert counted.hops == 1  # the first group is held, then both go in one hop
+    assert await writer.sha256() == hashlib.sha256(body).hexdigest()
+    meta = await writer.commit(NewVersion("bkt", KEY, V1), expected_size=len(body))
+    whole = await put(DiskStore(store.root.parent / "whole"), body, V1)
+    assert stored_bytes(store, V1) == body
+    assert (meta.size, meta.etag, meta.blocks) == (whole.size, whole.etag, whole.blocks)
+    assert len(meta.blocks) == 3
+    assert writer.head == body[: disk_writer.HEAD_BYTES]
 
 
 async def test_sha256_counts_the_held_chunk(store: DiskStore) -> None:

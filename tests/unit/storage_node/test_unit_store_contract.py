@@ -72,6 +72,19 @@ async def test_commit_then_newest_and_read_return_the_same_bytes(store: Store) -
     assert await read_all(store, meta) == data
 
 
+async def test_a_chunk_written_as_several_reads_reads_back_whole(store: Store) -> None:
+    data = os.urandom(1_500_000)
+    writer = await store.create_writer(PART, HASH)
+    try:
+        await writer.write(data[:1000], data[1000:700_000], data[700_000:1_100_000])
+        await writer.write(data[1_100_000:])
+        meta = await writer.commit(new_version(V1), expected_size=len(data))
+    finally:
+        await writer.abort()
+    assert (meta.size, meta.etag) == (len(data), md5(data))
+    assert await read_all(store, meta) == data
+
+
 async def test_empty_object(store: Store) -> None:
     meta = await put(store, b"", V1)
     assert (meta.size, meta.etag) == (0, md5(b""))
